@@ -1,0 +1,189 @@
+"""Stage 1, load: read every content file, validate it against the models, collect every problem.
+
+Nothing stops at the first error: a run reports all problems of all files, sorted by file and
+line. Cross-file rules (catalog look-ups) are resolve's job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from . import models, yamldoc
+from .problems import ContentError, Problem
+from .yamldoc import YamlDoc
+
+CATALOG_FILES = {
+    "platforms": models.Platform,
+    "actions": models.Action,
+    "reasons": models.Reason,
+    "profiles": models.Profile,
+    "labels": None,  # a mapping of label id -> text
+}
+SOURCE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Loaded:
+    """One validated file: its model and the doc to place later problems in."""
+
+    model: Any
+    doc: YamlDoc
+
+
+@dataclass
+class LoadedSource(Loaded):
+    slug: str = ""
+
+
+@dataclass
+class Content:
+    root: Path
+    site: Loaded
+    catalog: dict[str, list[Loaded] | Loaded]
+    sources: list[LoadedSource]
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def shown(path: Path, root: Path) -> str:
+    """How a content path is named in messages: relative to the current folder where it can be."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _validate(adapter: TypeAdapter | type[BaseModel], doc: YamlDoc, problems: list[Problem]) -> Any:
+    try:
+        if isinstance(adapter, TypeAdapter):
+            return adapter.validate_python(doc.data)
+        return adapter.model_validate(doc.data)
+    except ValidationError as exc:
+        problems.extend(validation_problems(exc, doc))
+        return None
+
+
+def validation_problems(exc: ValidationError, doc: YamlDoc, prefix: tuple = ()) -> list[Problem]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = prefix + tuple(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            out.append(doc.problem(loc, f"unknown key {str(loc[-1])!r}", key=True))
+            continue
+        if kind == "missing":
+            out.append(doc.problem(loc[:-1], f"missing required key {str(loc[-1])!r}"))
+            continue
+        where = ".".join(str(p) for p in loc) or "file"
+        if kind == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            message = f"{where}: {_short(err['input'])} is not allowed; expected one of {expected}"
+        elif kind in ("model_type", "dict_type") and not loc:
+            message = f"the file must be a mapping of keys to values, not {_kind(err['input'])}"
+        else:
+            text = err["msg"].removeprefix("Value error, ")
+            message = f"{where}: {text[0].lower() + text[1:]}" + (
+                f" (got {_kind(err['input'])})" if kind.endswith("_type") else ""
+            )
+        out.append(doc.problem(loc, message))
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", int: "a number",
+            float: "a number", type(None): "nothing (null)"}.get(type(value), type(value).__name__)
+
+
+def _read(path: Path, root: Path, problems: list[Problem]) -> YamlDoc | None:
+    doc, found = yamldoc.read(path, shown(path, root))
+    problems.extend(found)
+    return doc  # still validated when it has problems: every error of a file shows in one run
+
+
+_LIST_ADAPTERS = {name: TypeAdapter(list[model]) for name, model in CATALOG_FILES.items() if model}
+_LABELS = TypeAdapter(models.Labels)
+
+
+def load(content_dir: Path) -> Content:
+    """Read and validate the whole content folder; raise ContentError with every problem."""
+    root = Path(content_dir)
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    if not root.is_dir():
+        raise ContentError([Problem(str(root), 1, 1, "content folder not found")])
+
+    site = None
+    site_path = root / "site.yaml"
+    if not site_path.is_file():
+        problems.append(Problem(shown(site_path, root), 1, 1, "site.yaml is missing"))
+    elif doc := _read(site_path, root, problems):
+        if (model := _validate(models.Site, doc, problems)) is not None:
+            site = Loaded(model, doc)
+
+    catalog: dict[str, Any] = {}
+    for name, model in CATALOG_FILES.items():
+        path = root / "catalog" / f"{name}.yaml"
+        if not path.is_file():
+            problems.append(Problem(shown(path, root), 1, 1, f"catalog file {name}.yaml is missing"))
+            continue
+        doc = _read(path, root, problems)
+        if doc is None:
+            continue
+        adapter = _LIST_ADAPTERS.get(name, _LABELS)
+        value = _validate(adapter, doc, problems)
+        if value is not None:
+            catalog[name] = Loaded(value, doc)
+    for extra in sorted((root / "catalog").glob("*")) if (root / "catalog").is_dir() else []:
+        if extra.stem not in CATALOG_FILES and not extra.name.startswith("."):
+            warnings.append(Problem(shown(extra, root), 1, 1, "not a catalog file: ignored", "warning"))
+
+    sources = _load_sources(root, problems, warnings)
+    if problems:
+        raise ContentError(problems + warnings)
+    return Content(root, site, catalog, sources, warnings)
+
+
+def _load_sources(root: Path, problems: list[Problem], warnings: list[Problem]) -> list[LoadedSource]:
+    folder = root / "sources"
+    if not folder.is_dir():
+        problems.append(Problem(shown(folder, root), 1, 1, "sources folder is missing"))
+        return []
+    real_root = root.resolve()
+    by_slug: dict[str, str] = {}
+    loaded: list[LoadedSource] = []
+    for path in sorted(folder.iterdir()):
+        name = shown(path, root)
+        if path.name.startswith("."):
+            continue
+        if path.suffix not in SOURCE_SUFFIXES:
+            warnings.append(Problem(name, 1, 1, "not a .yaml file: ignored", "warning"))
+            continue
+        if not path.resolve().is_relative_to(real_root):
+            problems.append(Problem(name, 1, 1, "links to a file outside the content folder: refused"))
+            continue
+        if not path.is_file():
+            problems.append(Problem(name, 1, 1, "not a regular file"))
+            continue
+        slug = path.stem
+        if not models.SLUG.match(slug):
+            problems.append(Problem(name, 1, 1, f"file name {slug!r} is not a valid slug "
+                                    "(lower-case letters, digits and '-', at most 64, starting with a letter or digit)"))
+            continue
+        if slug in by_slug:
+            problems.append(Problem(name, 1, 1, f"slug {slug!r} is already used by {by_slug[slug]}"))
+            continue
+        by_slug[slug] = name
+        doc = _read(path, root, problems)
+        if doc is None:
+            continue
+        model = _validate(models.Source, doc, problems)
+        if model is not None:
+            loaded.append(LoadedSource(model, doc, slug))
+    return loaded

@@ -1,0 +1,130 @@
+"""View models: all a template is given. They hold no raw ref, no secret and nothing of another
+profile, so a template cannot print what it never receives."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonView:
+    code: str
+    severity: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TechnicalView:
+    enabled: bool
+    api_version_review: str
+    schema_changed: bool
+    changelog_review_required: bool
+    field_mapping_check_required: bool
+    mapping_status: str
+    last_successful_sync: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionView:
+    id: str
+    state: str  # allowed | blocked
+    label: str
+    description: str
+    section: str | None  # the page section it opens, if any
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DataQualityView:
+    severity: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    status: str
+    fetched: int
+    processed: int
+    failed: int
+    api_version: str | None
+    error: str | None
+    started_at: datetime | None
+    duration_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    name: str
+    masked_ref: str
+    selected: bool
+    mapping_status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformView:
+    id: str
+    name: str
+    auth_method: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    slug: str
+    name: str
+    platform: PlatformView
+    context: str | None
+    status: str
+    reasons: tuple[ReasonView, ...]
+    technical: TechnicalView
+    actions: tuple[ActionView, ...]
+    data_quality: tuple[DataQualityView, ...]
+    runs: tuple[RunView, ...]  # newest first, as written
+    accounts: tuple[AccountView, ...]
+    notes: str | None  # Markdown, sanitized when rendered
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    title: str
+    banner: str  # Markdown
+    footer_notes: tuple[str, ...]
+    profile_id: str
+    profile_name: str
+    statuses: tuple[str, ...]  # every status, in severity order
+    sources: tuple[SourceView, ...]  # authorized profile only, in severity order
+    labels: "Labels"
+
+
+class MissingLabel(Exception):
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(key)
+
+
+class Labels:
+    """Page copy from catalog/labels.yaml. A template asking for a label that is not there is a
+    content error naming the label, not a blank on the page."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: dict[str, str]):
+        self._text = dict(text)
+
+    def __getattr__(self, key: str) -> str:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        try:
+            return self._text[key]
+        except KeyError:
+            raise MissingLabel(key) from None
+
+    __getitem__ = __getattr__
+
+
+@dataclass(frozen=True)
+class Canaries:
+    """What must never reach the output: every raw ref (all profiles), other profiles' names."""
+
+    refs: frozenset[str]
+    foreign_names: frozenset[str]

@@ -1,0 +1,104 @@
+"""Stage 5, write: all or nothing.
+
+Files go to a staging folder beside the output; only when every page is rendered and the
+leak scan has passed does the staging folder replace the output, by two renames. Any failure
+removes the staging folder and leaves the previous output exactly as it was. The writer refuses
+to overwrite a file it already wrote in this build (a colliding output), to write outside the
+staging folder, and to replace a folder that is not a site it built.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from .problems import OutputError
+
+SIGNATURE_FILE = "sources.json"
+SIGNATURE = '"format": "source-health-preview/sources"'
+
+
+def check_output_location(out: Path, content: Path) -> None:
+    out_abs, content_abs = Path(os.path.abspath(out)), Path(os.path.abspath(content))
+    if out.is_symlink():
+        raise OutputError(f"{out}: the output folder is a symbolic link; give the real folder")
+    out_real, content_real = out_abs.resolve(), content_abs.resolve()
+    if out_real == content_real or out_real.is_relative_to(content_real):
+        raise OutputError(f"{out}: the output folder is inside the content folder {content}; choose another --out")
+    if content_real.is_relative_to(out_real):
+        raise OutputError(f"{out}: the output folder contains the content folder {content}; choose another --out")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not is_built_site(out):
+        raise OutputError(f"{out}: exists, is not empty and is not a site built by this tool; refusing to replace it")
+
+
+def is_built_site(folder: Path) -> bool:
+    try:
+        head = (folder / SIGNATURE_FILE).read_text(encoding="utf-8", errors="replace")[:200]
+    except OSError:
+        return False
+    return SIGNATURE in head and (folder / "index.html").is_file()
+
+
+class Staging:
+    """A build's output, assembled beside the real one and swapped in by commit()."""
+
+    def __init__(self, out: Path, content: Path):
+        check_output_location(out, content)
+        self.out = Path(os.path.abspath(out))
+        parent = self.out.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.root = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.building-", dir=parent))
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot write next to the output folder: {exc.strerror or exc}") from None
+        self.files: list[str] = []
+        self._seen: set[str] = set()
+        self._dirs: set[Path] = {self.root}
+
+    def __enter__(self) -> "Staging":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        self.discard()
+
+    def put(self, relpath: str, data: bytes) -> None:
+        rel = PurePosixPath(relpath)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise OutputError(f"refusing to write {relpath!r}: outside the output folder")
+        key = rel.as_posix().casefold()  # two names that differ by case collide on many file systems
+        if key in self._seen:
+            raise OutputError(f"two pages would be written to {relpath}: refusing to overwrite")
+        self._seen.add(key)
+        target = self.root.joinpath(*rel.parts)
+        if target.parent not in self._dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(target.parent)
+        target.write_bytes(data)
+        self.files.append(rel.as_posix())
+
+    def commit(self) -> None:
+        """Swap the staged folder in. The old output is moved aside, then removed."""
+        try:
+            if not self.out.exists():
+                os.rename(self.root, self.out)
+            else:
+                old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.out.parent))
+                os.rename(self.out, old / "site")
+                try:
+                    os.rename(self.root, self.out)
+                except OSError:
+                    os.rename(old / "site", self.out)  # put the previous output back
+                    shutil.rmtree(old, ignore_errors=True)
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError as exc:
+            raise OutputError(f"{self.out}: cannot replace the output folder: {exc.strerror or exc}") from None
+        self.root = None
+
+    def discard(self) -> None:
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None

@@ -1,0 +1,209 @@
+"""Read one YAML file into plain Python data, safely, keeping where every value came from.
+
+libyaml's C composer builds the node tree (positions included); a small walk turns nodes into
+dicts, lists and scalars. The walk is where the unsafe parts of YAML are refused: any tag that
+is not a plain YAML type (`!!python/...`, custom tags), duplicate keys, non-text keys, recursive
+aliases and alias bombs. It also scans every key and value for credentials, so a secret is
+reported with its line before anything is validated. Nothing is positioned on the happy path:
+the node tree is kept and only walked again to place a problem.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import secrets
+from .problems import Problem
+
+try:  # libyaml's C composer where present: several times faster than the pure-Python one.
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_NODES = 100_000  # values after alias expansion: stops "billion laughs" documents
+MAX_DEPTH = 50
+REDACTED = "[redacted]"
+
+_T = "tag:yaml.org,2002:"
+_SCALARS = {_T + "str", _T + "int", _T + "float", _T + "bool", _T + "null", _T + "timestamp"}
+_constructor = yaml.constructor.SafeConstructor()
+
+
+@dataclass
+class YamlDoc:
+    """A file's data plus the node tree to place problems in it."""
+
+    path: str  # as shown in messages
+    data: Any
+    root: yaml.Node
+
+    def where(self, loc: tuple = (), key: bool = False) -> tuple[int, int]:
+        """1-based (line, col) of the value at loc (or of its key), as near as the tree goes."""
+        node, key_node = self.root, None
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                for k, v in node.value:
+                    if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                        key_node, node = k, v
+                        break
+                else:
+                    break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                key_node, node = None, node.value[part]
+            else:
+                break
+        mark = (key_node if key and key_node is not None else node).start_mark
+        return mark.line + 1, mark.column + 1
+
+    def problem(self, loc: tuple, message: str, key: bool = False, severity: str = "error") -> Problem:
+        line, col = self.where(loc, key)
+        return Problem(self.path, line, col, message, severity)
+
+
+class _Walk:
+    def __init__(self, path: str):
+        self.path = path
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.active: set[int] = set()
+
+    def fail(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(self.path, node.start_mark.line + 1, node.start_mark.column + 1, message))
+
+    def value(self, node: yaml.Node, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig(node)
+        if depth > MAX_DEPTH:
+            raise _TooDeep(node)
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if id(node) in self.active:
+            raise _Recursive(node)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                if node.tag != _T + "seq":
+                    self.fail(node, f"unsupported YAML tag {node.tag!r}: only plain YAML types are allowed")
+                return [self.value(item, depth + 1) for item in node.value]
+            if node.tag != _T + "map":
+                self.fail(node, f"unsupported YAML tag {node.tag!r}: only plain YAML types are allowed")
+            return self.mapping(node, depth)
+        finally:
+            self.active.discard(id(node))
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        if tag not in _SCALARS:
+            if tag == _T + "merge":
+                self.fail(node, "merge keys (<<) are not supported: write the keys out")
+            else:
+                self.fail(node, f"unsupported YAML tag {tag!r}: only plain YAML types are allowed")
+            return None
+        if tag == _T + "str" or tag == _T + "timestamp":
+            # Timestamps stay text: the schema parses them, so a bad date is reported with its line.
+            kind = secrets.find_token(node.value)
+            if kind:
+                self.fail(node, f"value looks like a {kind}: remove it (a preview holds no secrets)")
+                return REDACTED  # so no later message can echo it
+            return node.value
+        try:
+            if tag == _T + "int":
+                return _constructor.construct_yaml_int(node)
+            if tag == _T + "float":
+                return _constructor.construct_yaml_float(node)
+            if tag == _T + "bool":
+                return _constructor.construct_yaml_bool(node)
+            return None
+        except (ValueError, yaml.YAMLError):
+            self.fail(node, f"cannot read {node.value!r} as {tag.rsplit(':', 1)[-1]}")
+            return None
+
+    def mapping(self, node: yaml.MappingNode, depth: int) -> dict:
+        out: dict = {}
+        first_line: dict = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in (_T + "str",):
+                if key_node.tag == _T + "merge":
+                    self.fail(key_node, "merge keys (<<) are not supported: write the keys out")
+                else:
+                    self.fail(key_node, "keys must be plain text")
+                continue
+            key = key_node.value
+            if key in out or key in first_line:
+                self.fail(key_node, f"duplicate key {key!r} (first at line {first_line[key]})")
+                continue
+            first_line[key] = key_node.start_mark.line + 1
+            if secrets.is_credential_key(key) and not _empty(value_node):
+                self.fail(value_node, f"key {key!r} holds a credential: remove it (a preview holds no secrets)")
+                out[key] = None
+                continue
+            kind = secrets.find_token(key)
+            if kind:
+                self.fail(key_node, f"key looks like a {kind}: remove it (a preview holds no secrets)")
+                continue
+            out[key] = self.value(value_node, depth + 1)
+        return out
+
+
+def _empty(node: yaml.Node) -> bool:
+    if isinstance(node, yaml.ScalarNode):
+        return node.tag == _T + "null" or node.value.strip() == ""
+    return not node.value
+
+
+class _Stop(Exception):
+    def __init__(self, node: yaml.Node):
+        self.node = node
+
+
+class _TooBig(_Stop):
+    message = f"too many values after expanding aliases (more than {MAX_NODES}): is this an alias bomb?"
+
+
+class _TooDeep(_Stop):
+    message = f"nested more than {MAX_DEPTH} levels deep"
+
+
+class _Recursive(_Stop):
+    message = "an alias refers to a value that contains it (recursive alias)"
+
+
+def read(file: Path, shown: str) -> tuple[YamlDoc | None, list[Problem]]:
+    """Parse file; return (doc, problems). doc is None when nothing usable could be read."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        return None, [Problem(shown, 1, 1, f"cannot read file: {exc.strerror or exc}")]
+    if len(raw) > MAX_BYTES:
+        return None, [Problem(shown, 1, 1, f"file is {len(raw)} bytes, more than the {MAX_BYTES} allowed")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [Problem(shown, line, col, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})")]
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        return None, [Problem(shown, line, col, f"YAML syntax error: {what}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem(shown, 1, 1, f"YAML error: {exc}")]
+    except RecursionError:
+        return None, [Problem(shown, 1, 1, f"nested too deeply to read")]
+    if root is None:
+        return None, [Problem(shown, 1, 1, "file is empty")]
+    walk = _Walk(shown)
+    try:
+        data = walk.value(root)
+    except _Stop as stop:
+        walk.fail(stop.node, stop.message)
+        return None, walk.problems
+    return YamlDoc(shown, data, root), walk.problems
