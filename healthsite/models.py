@@ -108,6 +108,12 @@ def _reason_refs(value: object) -> object:
     return value
 
 
+def _number_as_text(value: object) -> object:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 class Technical(Model):
     enabled: bool = True
     api_version_review: Literal["NOT_REQUIRED", "REQUIRED", "OVERDUE"] = "NOT_REQUIRED"
@@ -143,7 +149,8 @@ class SyncRun(Model):
     fetched: Count
     processed: Count
     failed: Count
-    api_version: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    # Versions such as 202501 or 21.0 read as numbers in YAML: take them as the text they are.
+    api_version: Annotated[str, BeforeValidator(_number_as_text), Field(min_length=1, max_length=40)] | None = None
     error: Text | None = None
     started_at: UtcDatetime | None = None
     duration_s: Annotated[float, Field(ge=0, le=10**7)] | None = None

@@ -85,6 +85,11 @@ def resolve(content: Content, profile: str | None = None) -> Resolved:
         statuses=STATUS_ORDER,
         sources=tuple(shown),
         labels=views.Labels(catalog.labels),
+        # Only platforms the authorized profile's sources use: a platform filter never hints at
+        # another profile's sources.
+        platforms=tuple(views.PlatformView(p.id, p.name, p.auth_method) for p in catalog.platforms.values()
+                        if any(v.platform.id == p.id for v in shown)),
+        base_url=site.base_url.rstrip("/") + "/" if site.base_url else None,
     )
     return Resolved(site_view, canaries, warnings)
 
@@ -129,7 +134,7 @@ def lint(source: LoadedSource, catalog: Catalog) -> list[Problem]:
         warn(("sync_history", 0, "status"), f"status is healthy but the last sync is {runs[0].status}")
     if m.status == "healthy" and any(i.severity in ("ERROR", "CRITICAL") for i in m.data_quality):
         warn(("status",), "status is healthy but data quality has ERROR or CRITICAL issues")
-    if m.status in ("degraded", "action_required", "failing") and not m.reasons:
+    if m.status in ("pending", "degraded", "action_required", "failing") and not m.reasons:
         warn(("status",), f"status is {m.status} but no reason is given")
     if m.status == "disabled" and tech.enabled:
         warn(("technical", "enabled"), "status is disabled but the source is enabled")
@@ -142,10 +147,15 @@ def lint(source: LoadedSource, catalog: Catalog) -> list[Problem]:
             warn(("sync_history", i, "status"), "a failed sync without an error message")
         if run.status == "completed" and run.failed:
             warn(("sync_history", i, "failed"), "a completed sync with failed rows (should it be partial?)")
+        if run.status == "partial" and not run.failed:
+            warn(("sync_history", i, "failed"), "a partial sync with no failed rows (should it be completed?)")
         if run.status in ("running", "queued") and i > 0:
             warn(("sync_history", i, "status"), f"a {run.status} sync below a newer run (history is newest first)")
     if any(r.status == "completed" for r in runs) and tech.last_successful_sync is None:
         warn(("technical", "last_successful_sync"), "there are completed syncs but no last successful sync")
+    newest_ok = next((r.started_at for r in runs if r.status == "completed" and r.started_at), None)
+    if newest_ok and tech.last_successful_sync and tech.last_successful_sync < newest_ok:
+        warn(("technical", "last_successful_sync"), "last successful sync is older than the newest completed sync")
     started = [r.started_at for r in runs if r.started_at]
     if started != sorted(started, reverse=True):
         warn(("sync_history",), "sync history is not newest first")
