@@ -5,13 +5,14 @@ line. Cross-file rules (catalog look-ups) are resolve's job.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from . import models, yamldoc
+from . import models, secrets, yamldoc
 from .problems import ContentError, Problem
 from .yamldoc import YamlDoc
 
@@ -45,14 +46,32 @@ class Content:
     catalog: dict[str, list[Loaded] | Loaded]
     sources: list[LoadedSource]
     warnings: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # errors of files that did not validate
+
+    @property
+    def complete(self) -> bool:
+        """Site and catalog all validated, so the sources can be checked against them."""
+        return self.site is not None and len(self.catalog) == len(CATALOG_FILES)
 
 
 def shown(path: Path, root: Path) -> str:
-    """How a content path is named in messages: relative to the current folder where it can be."""
+    """How a content path is named in messages: relative to the current folder where it can be.
+
+    The path itself, not where a symbolic link leads (that named the target instead of the file,
+    and a link loop raised a traceback); a token-shaped file name is redacted like any message.
+    """
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return secrets.redact(str(Path(os.path.abspath(path)).relative_to(Path.cwd().resolve())))
     except ValueError:
-        return str(path)
+        return secrets.redact(str(path))
+
+
+def _outside(path: Path, real_root: Path) -> bool:
+    """A file that leads out of the content folder (a symbolic link), or a link loop."""
+    try:
+        return not path.resolve().is_relative_to(real_root)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
+        return True
 
 
 def _validate(adapter: TypeAdapter | type[BaseModel], doc: YamlDoc, problems: list[Problem]) -> Any:
@@ -113,6 +132,15 @@ _LABELS = TypeAdapter(models.Labels)
 
 def load(content_dir: Path) -> Content:
     """Read and validate the whole content folder; raise ContentError with every problem."""
+    content = load_all(content_dir)
+    if content.problems:
+        raise ContentError(content.problems + content.warnings)
+    return content
+
+
+def load_all(content_dir: Path) -> Content:
+    """Read and validate what can be: the files that validated, and the problems of the others,
+    so that resolve can still check the valid sources and a run reports every error at once."""
     root = Path(content_dir)
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -121,8 +149,11 @@ def load(content_dir: Path) -> Content:
 
     site = None
     site_path = root / "site.yaml"
+    real_root = root.resolve()
     if not site_path.is_file():
         problems.append(Problem(shown(site_path, root), 1, 1, "site.yaml is missing"))
+    elif _outside(site_path, real_root):  # as for sources: a build reads only its content folder
+        problems.append(Problem(shown(site_path, root), 1, 1, "links to a file outside the content folder: refused"))
     elif doc := _read(site_path, root, problems):
         if (model := _validate(models.Site, doc, problems)) is not None:
             site = Loaded(model, doc)
@@ -132,6 +163,9 @@ def load(content_dir: Path) -> Content:
         path = root / "catalog" / f"{name}.yaml"
         if not path.is_file():
             problems.append(Problem(shown(path, root), 1, 1, f"catalog file {name}.yaml is missing"))
+            continue
+        if _outside(path, real_root):  # as for sources: a build reads only its content folder
+            problems.append(Problem(shown(path, root), 1, 1, "links to a file outside the content folder: refused"))
             continue
         doc = _read(path, root, problems)
         if doc is None:
@@ -145,9 +179,7 @@ def load(content_dir: Path) -> Content:
             warnings.append(Problem(shown(extra, root), 1, 1, "not a catalog file: ignored", "warning"))
 
     sources = _load_sources(root, problems, warnings)
-    if problems:
-        raise ContentError(problems + warnings)
-    return Content(root, site, catalog, sources, warnings)
+    return Content(root, site, catalog, sources, warnings, problems)
 
 
 def _load_sources(root: Path, problems: list[Problem], warnings: list[Problem]) -> list[LoadedSource]:
@@ -162,10 +194,13 @@ def _load_sources(root: Path, problems: list[Problem], warnings: list[Problem]) 
         name = shown(path, root)
         if path.name.startswith("."):
             continue
+        if kind := secrets.find_token(path.name):  # a slug ends up in page names, links and sources.json
+            problems.append(Problem(name, 1, 1, f"file name looks like a {kind}: rename the file"))
+            continue
         if path.suffix not in SOURCE_SUFFIXES:
             warnings.append(Problem(name, 1, 1, "not a .yaml file: ignored", "warning"))
             continue
-        if not path.resolve().is_relative_to(real_root):
+        if _outside(path, real_root):
             problems.append(Problem(name, 1, 1, "links to a file outside the content folder: refused"))
             continue
         if not path.is_file():

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import render, verify
-from .load import load
+from .load import load_all
 from .problems import ContentError, Problem
 from .resolve import Resolved, resolve
 from .write import Staging
@@ -34,7 +34,7 @@ class BuildResult:
 
 def check(content_dir: Path, profile: str | None = None, strict: bool = False) -> Resolved:
     """Load, validate and lint; write nothing. Raise ContentError on errors (and warnings if strict)."""
-    resolved = resolve(load(content_dir), profile)
+    resolved = resolve(load_all(content_dir), profile)
     if strict and resolved.warnings:
         raise ContentError([w.as_error() for w in resolved.warnings])
     return resolved

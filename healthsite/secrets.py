@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+import ahocorasick
+
 # Key names that hold credentials. Matched on the key lower-cased with '-' and ' ' as '_'.
 CREDENTIAL_KEY = re.compile(
     r"(?:^|_)(?:secret|client_secret|secret_key|token|access_token|refresh_token|id_token|auth_token|"
@@ -14,39 +16,79 @@ CREDENTIAL_KEY = re.compile(
     r"session_?key|signing_key|webhook_secret|cookie)(?:$|_)"
 )
 
-# Token shapes, after the rule families of gitleaks and detect-secrets. Each: (kind, pattern).
-TOKEN_RULES: list[tuple[str, str]] = [
-    ("Shopify token", r"shp(?:at|ss|ca|pa)_[A-Za-z0-9]{4,}"),
-    ("GitHub token", r"(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{20,})"),
-    ("GitLab token", r"glpat-[A-Za-z0-9_-]{16,}"),
-    ("Stripe key", r"(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{8,}|whsec_[A-Za-z0-9]{16,}"),
-    ("AWS access key", r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])"),
-    ("Google API key", r"AIza[0-9A-Za-z_-]{30,}"),
-    ("Google OAuth token", r"ya29\.[0-9A-Za-z_-]{20,}"),
-    ("Slack token", r"xox[abposr]-[0-9A-Za-z-]{10,}|hooks\.slack\.com/services/T[A-Za-z0-9_/]+"),
-    ("OpenAI key", r"sk-(?:proj-)?[A-Za-z0-9_-]{20,}"),
-    ("npm token", r"npm_[A-Za-z0-9]{30,}"),
-    ("SendGrid key", r"SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"),
-    ("Meta access token", r"EAA[A-Za-z0-9]{30,}"),
-    ("JSON Web Token", r"eyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*"),
-    ("private key", r"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
+# Token shapes, after the rule families of gitleaks and detect-secrets: (kind, literal prefixes, pattern).
+# The prefixes let one Aho-Corasick pass find candidates; only those run the rule's regex, so a
+# page with no candidate costs a single scan however many rules there are.
+_AWS = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "A3T")
+TOKEN_RULES: list[tuple[str, tuple[str, ...], str]] = [
+    ("Shopify token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"shp(?:at|ss|ca|pa)_[A-Za-z0-9]{4,}"),
+    ("GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+     r"(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{20,})"),
+    ("GitLab token", ("glpat-",), r"glpat-[A-Za-z0-9_-]{16,}"),
+    ("Stripe key", ("sk_live_", "sk_test_", "sk_prod_", "rk_live_", "rk_test_", "rk_prod_", "whsec_"),
+     r"(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{8,}|whsec_[A-Za-z0-9]{16,}"),
+    ("AWS access key", _AWS, r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])"),
+    ("Google API key", ("AIza",), r"AIza[0-9A-Za-z_-]{30,}"),
+    ("Google OAuth token", ("ya29.",), r"ya29\.[0-9A-Za-z_-]{20,}"),
+    ("Slack token", ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "hooks.slack.com/services/T"),
+     r"xox[abposr]-[0-9A-Za-z-]{10,}|hooks\.slack\.com/services/T[A-Za-z0-9_/]+"),
+    ("OpenAI key", ("sk-",), r"sk-(?:proj-)?[A-Za-z0-9_-]{20,}"),
+    ("npm token", ("npm_",), r"npm_[A-Za-z0-9]{30,}"),
+    ("SendGrid key", ("SG.",), r"SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"),
+    ("Meta access token", ("EAA",), r"EAA[A-Za-z0-9]{30,}"),
+    ("JSON Web Token", ("eyJ",), r"eyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*"),
+    ("private key", ("-----BEGIN",), r"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
 ]
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+MIN_TOKEN = 10  # no rule matches fewer characters: shorter text need not be scanned
 
-_TOKEN = re.compile("|".join(f"(?P<r{i}>{rule})" for i, (_, rule) in enumerate(TOKEN_RULES)))
+
+def _automaton() -> ahocorasick.Automaton:
+    automaton = ahocorasick.Automaton()
+    for index, (_, prefixes, pattern) in enumerate(TOKEN_RULES):
+        compiled = re.compile(pattern)
+        for prefix in prefixes:
+            automaton.add_word(prefix, (len(prefix), index, compiled))
+    automaton.make_automaton()
+    return automaton
+
+
+_PREFIXES = _automaton()
 
 
 def is_credential_key(key: str) -> bool:
     return bool(CREDENTIAL_KEY.search(key.lower().replace("-", "_").replace(" ", "_")))
 
 
-def find_token(text: str) -> str | None:
-    """The kind of the first token-shaped string in text, or None."""
-    match = _TOKEN.search(text)
-    if match is None:
-        return None
-    return TOKEN_RULES[int(match.lastgroup[1:])][0]
-
-
 def find_tokens(text: str) -> list[tuple[int, str]]:
     """Every token-shaped string in text, as (offset, kind): never the value itself."""
-    return [(m.start(), TOKEN_RULES[int(m.lastgroup[1:])][0]) for m in _TOKEN.finditer(text)]
+    found: list[tuple[int, str]] = []
+    covered = -1
+    for end, (size, index, pattern) in _PREFIXES.iter(text):
+        start = end - size + 1
+        if start < covered:
+            continue
+        # A token starts a word: "desk-booking-..." holds no OpenAI key, "network_test_..." no Stripe one.
+        if start > 0 and text[start - 1] in _WORD:
+            continue
+        match = pattern.match(text, start)
+        if match:
+            found.append((start, TOKEN_RULES[index][0]))
+            covered = match.end()
+    return found
+
+
+def find_token(text: str) -> str | None:
+    """The kind of the first token-shaped string in text, or None."""
+    found = find_tokens(text)
+    return min(found)[1] if found else None
+
+
+# Every rule as one regex, for redact() only: messages are short, so one pass is cheap.
+_ANY_TOKEN = re.compile("|".join(f"(?:{rule[-1]})" for rule in TOKEN_RULES))
+
+
+def redact(text: str) -> str:
+    """text with every token-shaped string replaced: for messages that quote a name, a tag or a
+    parser's words, which can hold a pasted token too (a secret is never repeated, not even in an error)."""
+    return _ANY_TOKEN.sub("[redacted]", text)

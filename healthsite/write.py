@@ -49,6 +49,12 @@ class Staging:
         check_output_location(out, content)
         self.out = Path(os.path.abspath(out))
         parent = self.out.parent
+        # Folders made for the output's parent are removed again if the build fails.
+        self._made: list[Path] = []
+        missing = parent
+        while not missing.exists():
+            self._made.append(missing)
+            missing = missing.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
             self.root = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.building-", dir=parent))
@@ -102,3 +108,8 @@ class Staging:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+            for folder in self._made:  # deepest first; only folders this build made, if still empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break

@@ -1,0 +1,122 @@
+"""verify: the leak scan over the output, the second line behind resolve."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from healthsite import pipeline, verify
+from healthsite.views import Canaries
+
+from .conftest import RAW_REFS, TEMPLATES, build, output_files, run_cli, tree_hash
+
+CANARIES = Canaries(refs=frozenset({"tt_7123456789_fr", "zq7x"}), foreign_names=frozenset({"Northwind Meta Campaigns"}))
+
+
+def scan(text: str) -> list[verify.Leak]:
+    return verify.Scanner(CANARIES).scan_text("page.html", text)
+
+
+def test_clean_text_has_no_leak():
+    assert scan("<p>TikTok Ads France</p>\n<code>tt_•••_fr</code> •••7890 ••• 1000 rows") == []
+
+
+def test_raw_ref_is_found_with_its_line():
+    leaks = scan("<p>one</p>\n<p>two</p>\n<td>tt_7123456789_fr</td>\n")
+    assert [(leak.file, leak.line) for leak in leaks] == [("page.html", 3)]
+    assert "ref" in leaks[0].kind
+    assert "tt_7123456789_fr" not in str(leaks[0])  # a finding never repeats the value
+
+
+def test_escaped_raw_ref_is_found():
+    assert scan("<td>tt&#95;7123456789&#95;fr</td>")
+
+
+def test_short_ref_only_as_a_whole_word():
+    assert scan("<td>zq7x</td>")
+    assert scan("abczq7xdef") == []
+
+
+def test_foreign_name_is_found():
+    leaks = scan("<p>\nNorthwind Meta Campaigns</p>")
+    assert len(leaks) == 1 and leaks[0].line == 2 and "another profile" in leaks[0].kind
+
+
+@pytest.mark.parametrize("token", [
+    "shpat_0123456789abcdef0123456789abcdef",
+    "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "sk_live_51Habcdefghijklmnop",
+    "AKIAIOSFODNN7EXAMPLE",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+])
+def test_token_shaped_string_is_found(token):
+    leaks = verify.Scanner(Canaries(frozenset(), frozenset())).scan_text("x.html", f"a\nb {token} c")
+    assert len(leaks) >= 1 and leaks[0].line == 2
+    assert token not in str(leaks[0])
+
+
+def test_scan_tree_reads_every_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text("fine", encoding="utf-8")
+    (tmp_path / "sub" / "data.json").write_text('{"ref": "tt_7123456789_fr"}', encoding="utf-8")
+    leaks = verify.scan_tree(tmp_path, CANARIES)
+    assert [leak.file for leak in leaks] == ["sub/data.json"]
+
+
+def test_built_site_passes_its_own_scan(minimal_site, content):
+    from healthsite.load import load
+    from healthsite.resolve import resolve
+    canaries = resolve(load(content)).canaries
+    assert set(RAW_REFS) <= canaries.refs
+    assert verify.scan_tree(minimal_site, canaries) == []
+
+
+@pytest.fixture
+def leaky_templates(tmp_path):
+    """A copy of templates/ whose source page prints a raw ref the view never gave it."""
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, folder)
+    page = folder / "source.html"
+    text = page.read_text(encoding="utf-8")
+    marker = "{% block main %}"
+    assert marker in text
+    page.write_text(text.replace(marker, marker + "\n<p>debug: tt_7123456789_fr</p>", 1), encoding="utf-8")
+    return folder
+
+
+def test_leaking_template_fails_the_build_and_keeps_the_old_output(content, tmp_path, leaky_templates):
+    out = tmp_path / "site"
+    build(content, out)
+    before = tree_hash(out)
+    siblings = sorted(p.name for p in out.parent.iterdir())
+
+    with pytest.raises(pipeline.LeakError) as info:
+        build(content, out, templates=leaky_templates)
+    assert any(leak.file.startswith("sources/") for leak in info.value.leaks)
+    assert tree_hash(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == siblings
+
+    result = run_cli("build", "--content", content, "--out", out, "--templates", leaky_templates)
+    assert result.exit_code == 1
+    assert "leak scan" in result.output
+    assert "tt_7123456789_fr" not in result.output
+    assert tree_hash(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == siblings
+
+
+def test_leak_into_an_empty_output_writes_nothing(content, tmp_path, leaky_templates):
+    out = tmp_path / "site"
+    with pytest.raises(pipeline.LeakError):
+        build(content, out, templates=leaky_templates)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["content", "templates"])
+
+
+def test_templates_copy_without_the_leak_builds_the_same_site(content, tmp_path):
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, folder)
+    a, b = tmp_path / "a", tmp_path / "b"
+    build(content, a)
+    build(content, b, templates=folder)
+    assert tree_hash(a) == tree_hash(b)
+    assert len(output_files(a)) >= 5
