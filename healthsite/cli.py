@@ -160,6 +160,49 @@ def new(content_dir: Path, slug: str, platform: str, name: str | None, profile: 
     click.echo(f"wrote {target}")
 
 
+@cli.command()
+@click.option("--write", "write_files", is_flag=True,
+              help="Write the schemas into --dir (schema/source.schema.json, schema/sources.schema.json).")
+@click.option("--check", "check_files", is_flag=True, help="Exit 1 if a checked-in schema is missing or out of date.")
+@click.option("--dir", "schema_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("schema"),
+              show_default=True, help="The folder of the checked-in schemas.")
+def schema(write_files: bool, check_files: bool, schema_dir: Path) -> None:
+    """Print the JSON Schema of a source file (editors use it), or --write / --check the files."""
+    from . import schema as schemas
+    if write_files and check_files:
+        raise click.UsageError("--write and --check do not go together")
+    if check_files:
+        stale = schemas.stale(schema_dir)
+        for path in stale:
+            click.echo(f"{path}: out of date: run `python build.py schema --write`", err=True)
+        if stale:
+            sys.exit(1)
+        click.echo(f"ok: the schemas in {schema_dir}/ are current")
+    elif write_files:
+        changed = schemas.write(schema_dir)
+        for path in changed:
+            click.echo(f"wrote {path}")
+        if not changed:
+            click.echo(f"the schemas in {schema_dir}/ are already current")
+    else:
+        click.echo(schemas.text(schemas.source_schema()), nl=False)
+
+
+@cli.command("contact-sheet")
+@content_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("contact-sheet"), show_default=True,
+              help="Folder that receives contact/index.html and its screenshots (contact/ is replaced whole).")
+@profile_option
+@click.option("--chromium", default=None, metavar="PATH",
+              help="The Chromium to drive (default: $HEALTHSITE_CHROMIUM or /usr/bin/chromium).")
+@handle_errors
+def contact_sheet(content_dir: Path, out_dir: Path, profile: str | None, chromium: str | None) -> None:
+    """Screenshot every source page at desktop and phone widths, side by side, grouped by status."""
+    from . import contact
+    _check_profile(content_dir, profile)
+    contact.make(content_dir, out_dir, profile, chromium)
+
+
 def main() -> None:
     cli(prog_name="source-health-preview")
 

@@ -3,13 +3,21 @@
 Every page is rendered by one compiled environment. Markdown from content is converted, then
 sanitized with nh3 (an allow-list: no script, no event handlers, only http(s)/mailto/relative
 links). Pages link relatively, so the site works from file://, a sub-path or a server.
+
+The output: index.html (the dashboard) and its filters as plain pages, status/<status>.html and
+platform/<id>.html; sources/<slug>.html (health pages, with the sync-history chart);
+history/<slug>.html (sources with more runs than a health page shows); badges/<slug>.svg;
+404.html; assets/; sources.json; .nojekyll. Every file goes to the write stage through
+render_site, so the leak scan reads every one of them, SVG and JSON included.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +27,7 @@ import markdown
 import nh3
 from markupsafe import Markup
 
-from .views import Labels, MissingLabel, SiteView, SourceView
+from .views import Labels, MissingLabel, RunView, SiteView, SourceView
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 EXPORT_FORMAT = "source-health-preview/sources"
@@ -65,7 +73,25 @@ def make_environment(templates: Path = TEMPLATES) -> jinja2.Environment:
     env.filters["iso"] = _iso
     env.filters["utc"] = lambda value, fmt: value.strftime(fmt)
     env.filters["duration"] = _duration
+    env.filters["fill"] = fill
+    env.filters["num"] = _num
     return env
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def fill(template: str, **values: object) -> str:
+    """Put values into a label's {name} placeholders. Only plain names are replaced (no attribute
+    or index look-ups, unlike str.format), so a label cannot reach into the values it is given;
+    an unknown placeholder is left as written."""
+    return _PLACEHOLDER.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
+
+
+def _num(value: float) -> str:
+    """A coordinate for SVG: at most two decimals, no trailing zeros, never '-0'."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def _duration(seconds: float, labels: Labels) -> str:
@@ -86,11 +112,31 @@ def render_site(site: SiteView, templates: Path = TEMPLATES) -> Iterator[tuple[s
     env = make_environment(templates)
     try:
         counts = Counter(s.status for s in site.sources)
-        common = {"site": site, "labels": site.labels}
-        yield "index.html", _page(env, "index.html", root="", counts=counts, **common)
+        platform_counts = Counter(s.platform.id for s in site.sources)
+        common = {"site": site, "labels": site.labels, "counts": counts, "platform_counts": platform_counts}
+        index = env.get_template("index.html")
+        yield "index.html", _encode(index.render(root="", shown=site.sources, current=None, **common))
+        # The filters, as plain pages: they work with no server and no script.
+        for status in site.statuses:
+            shown = tuple(s for s in site.sources if s.status == status)
+            yield f"status/{status}.html", _encode(index.render(root="../", shown=shown, current=("status", status),
+                                                                **common))
+        for platform in site.platforms:
+            shown = tuple(s for s in site.sources if s.platform.id == platform.id)
+            yield f"platform/{platform.id}.html", _encode(index.render(
+                root="../", shown=shown, current=("platform", platform.id), current_platform=platform, **common))
         source_template = env.get_template("source.html")
+        history_template = env.get_template("history.html")
+        badge_template = env.get_template("badge.svg")
         for source in site.sources:
-            yield f"sources/{source.slug}.html", _encode(source_template.render(root="../", source=source, **common))
+            chart = sync_chart(source.recent_runs, len(source.runs), site.labels)
+            yield f"sources/{source.slug}.html", _encode(source_template.render(
+                root="../", source=source, chart=chart, **common))
+            if source.has_full_history:
+                yield f"history/{source.slug}.html", _encode(history_template.render(
+                    root="../", source=source, **common))
+        for source in site.sources:
+            yield f"badges/{source.slug}.svg", _encode(badge_template.render(badge=badge(source), **common))
         css = (templates / "assets" / "style.css").read_text(encoding="utf-8")
         yield "404.html", _page(env, "404.html", root="", inline_css=css, css_hash=_inline_style_hash(css), **common)
         for asset in sorted((templates / "assets").rglob("*")):
@@ -105,6 +151,151 @@ def render_site(site: SiteView, templates: Path = TEMPLATES) -> Iterator[tuple[s
         raise RenderError(f"{where}template error: {exc.message}") from None
 
 
+# ---- the sync-history chart -------------------------------------------------------------------
+SERIES = ("fetched", "processed", "failed")
+# Fallback fills, for a viewer without the stylesheet; dashboard.css sets the themed colours.
+SERIES_FILL = {"fetched": "#2f6db5", "processed": "#2e7d4f", "failed": "#c0392b"}
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    series: str
+    value: int
+    x: float
+    y: float
+    width: float
+    height: float
+    attrs: str  # x, y, width and height, formatted once for the template
+    fill: str
+    title: str  # "#3 · Fetched: 1000", from labels
+
+
+@dataclass(frozen=True, slots=True)
+class ChartGroup:
+    number: int  # the run's number in the whole history, the oldest being 1
+    run: RunView
+    x: str  # centre of the group, for its labels
+    bars: tuple[Bar, ...]
+    lines: tuple[str, ...]  # the labels under the group: start date and time, or the run number
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """A grouped bar chart of fetched / processed / failed per run, oldest run on the left.
+
+    The layout, with every word already taken from labels.yaml; the template (macros.html,
+    sync_chart) only writes it out. Coordinates are preformatted: a health page has up to 30
+    bars, and formatting them in Python once is several times faster than in the template."""
+
+    width: int
+    height: int
+    left: str
+    right: str  # x of the plot's right edge
+    top: int
+    bottom: int  # y of the baseline
+    ticks: tuple[tuple[int, str, str], ...]  # (value, y, y of its text)
+    groups: tuple[ChartGroup, ...]
+    first: int  # number of the oldest run shown
+    last: int  # number of the newest run shown
+    title: str
+    desc: str  # the text alternative: every number of the chart, oldest run first
+    label_y: tuple[str, str, str]  # y of the group's label lines and of its status
+
+
+def _nice_max(value: int) -> int:
+    """The smallest 1, 2, 4, 5 or 8 x 10^k at or above value (at least 1)."""
+    step = 1
+    while True:
+        for m in (1, 2, 4, 5, 8):
+            if step * m >= value:
+                return step * m
+        step *= 10
+
+
+def sync_chart(runs: tuple[RunView, ...], total: int, labels: Labels, width: int = 720,
+               height: int = 240) -> Chart | None:
+    """Lay out the chart for runs given newest first (as in the content); total is the number of
+    runs in the whole history, so the bars are numbered as the history page numbers them."""
+    if not runs:
+        return None
+    left, right, top, bottom = 56, width - 8, 12, height - 50
+    top_value = _nice_max(max(max(r.fetched, r.processed, r.failed) for r in runs))
+    plot_h = bottom - top
+    ordered = tuple(reversed(runs))  # oldest first: time runs left to right
+    slot = (right - left) / len(ordered)
+    bar_w = min(slot * 0.8 / len(SERIES), 28.0)
+    series_names = {series: labels["col_" + series] for series in SERIES}
+    run_label, bar_label, run_desc = labels.chart_run, labels.chart_bar, labels.chart_desc_run
+    date_format, time_format = labels.chart_date_format, labels.chart_time_format
+    groups, desc = [], [fill(labels.chart_desc, first=total - len(ordered) + 1, last=total, total=total)]
+    first = total - len(ordered) + 1
+    for i, run in enumerate(ordered):
+        number = first + i
+        name = fill(run_label, n=number)
+        centre = left + slot * (i + 0.5)
+        x0 = centre - bar_w * len(SERIES) / 2
+        bars = []
+        for j, series in enumerate(SERIES):
+            value = getattr(run, series)
+            h = plot_h * value / top_value
+            x, y = x0 + j * bar_w, bottom - h
+            bars.append(Bar(series, value, x, y, bar_w, h,
+                            f'x="{_num(x)}" y="{_num(y)}" width="{_num(bar_w)}" height="{_num(h)}"',
+                            SERIES_FILL[series], fill(bar_label, run=name, series=series_names[series], value=value)))
+        lines = ((run.started_at.strftime(date_format), run.started_at.strftime(time_format)) if run.started_at
+                 else (name,))
+        groups.append(ChartGroup(number, run, _num(centre), tuple(bars), lines))
+        desc.append(fill(run_desc, n=number, status=run.status, fetched=run.fetched, processed=run.processed,
+                         failed=run.failed))
+    values = (0, top_value // 2, top_value) if top_value >= 2 else (0, top_value)
+    ticks = tuple((v, _num(bottom - plot_h * v / top_value), _num(bottom - plot_h * v / top_value + 4))
+                  for v in values)
+    return Chart(width, height, _num(left), _num(right), top, bottom, ticks, tuple(groups), first, total,
+                 labels.chart_title, " ".join(desc),
+                 (_num(bottom + 15), _num(bottom + 29), _num(bottom + 43)))
+
+
+# ---- the status badge -------------------------------------------------------------------------
+# Approximate advance widths of Verdana at 11 px, as shields.io measures: enough to size a
+# badge's two halves without a font file. Unlisted characters count as wide.
+_NARROW = {c: 3.9 for c in "fijlrt!|.,:;'`()[]{}"}
+_NARROW.update({" ": 3.9, "I": 4.6, "-": 4.6, "/": 4.6, "_": 7.0})
+_WIDE = {c: 10.0 for c in "mwMW@%"}
+_BADGE_LABEL_MAX = 40
+
+
+def text_width(text: str) -> float:
+    total = 0.0
+    for c in text:
+        if c in _NARROW:
+            total += _NARROW[c]
+        elif c in _WIDE:
+            total += _WIDE[c]
+        elif c.isupper() or c.isdigit():
+            total += 7.6
+        elif c.isascii():
+            total += 6.8
+        else:
+            total += 8.5
+    return total
+
+
+@dataclass(frozen=True)
+class Badge:
+    label: str
+    message: str
+    status: str
+    label_width: float
+    width: float
+
+
+def badge(source: SourceView) -> Badge:
+    label = source.name if len(source.name) <= _BADGE_LABEL_MAX else source.name[:_BADGE_LABEL_MAX - 1] + "…"
+    label_w = round(text_width(label) + 12)
+    message_w = round(text_width(source.status) + 12)
+    return Badge(label, source.status, source.status, label_w, label_w + message_w)
+
+
 def _page(env: jinja2.Environment, name: str, **context) -> bytes:
     return _encode(env.get_template(name).render(**context))
 
@@ -114,13 +305,16 @@ def _encode(text: str) -> bytes:
 
 
 def export_json(site: SiteView) -> bytes:
-    """sources.json: the authorized profile's sources, masked, in a documented versioned format."""
+    """sources.json: the authorized profile's sources, masked, in a documented versioned format
+    (docs/export.md; schema/sources.schema.json). Keys are only ever added within a version."""
     def source(s: SourceView) -> dict:
         t = s.technical
         return {
             "slug": s.slug,
             "name": s.name,
             "url": f"sources/{s.slug}.html",
+            "history_url": f"history/{s.slug}.html" if s.has_full_history else None,
+            "badge_url": f"badges/{s.slug}.svg",
             "platform": {"id": s.platform.id, "name": s.platform.name},
             "status": s.status,
             "reasons": [{"code": r.code, "severity": r.severity, "message": r.message} for r in s.reasons],
@@ -136,6 +330,10 @@ def export_json(site: SiteView) -> bytes:
             "data_quality": [{"severity": d.severity, "code": d.code, "message": d.message} for d in s.data_quality],
             "sync_runs": len(s.runs),
             "last_sync_status": s.runs[0].status if s.runs else None,
+            "sync_history": [{"status": r.status, "fetched": r.fetched, "processed": r.processed, "failed": r.failed,
+                              "api_version": r.api_version, "error": r.error,
+                              "started_at": _iso(r.started_at) if r.started_at else None,
+                              "duration_s": r.duration_s} for r in s.runs],
             "external_accounts": [{"name": a.name, "masked_ref": a.masked_ref, "selected": a.selected,
                                    "mapping_status": a.mapping_status} for a in s.accounts],
         }
@@ -145,6 +343,7 @@ def export_json(site: SiteView) -> bytes:
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "profile": site.profile_id,
+        "title": site.title,
         "counts": {status: counts.get(status, 0) for status in site.statuses},
         "sources": [source(s) for s in site.sources],
     }

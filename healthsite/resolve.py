@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ahocorasick
+
 from . import views
 from .load import Content, LoadedSource
 from .masking import mask_ref
@@ -55,7 +57,9 @@ def _catalog(content: Content, problems: list[Problem]) -> Catalog:
 
 def resolve(content: Content, profile: str | None = None) -> Resolved:
     """Build the view of the site for one profile (site.yaml's unless given)."""
-    problems: list[Problem] = []
+    problems: list[Problem] = list(content.problems)
+    if not content.complete:  # nothing to check the sources against
+        raise ContentError(problems + content.warnings)
     catalog = _catalog(content, problems)
     site = content.site.model
     if site.profile not in catalog.profiles:
@@ -65,7 +69,7 @@ def resolve(content: Content, profile: str | None = None) -> Resolved:
     for source in content.sources:
         problems.extend(_cross_check(source, catalog))
     if problems:
-        raise ContentError(problems)
+        raise ContentError(problems + content.warnings)
 
     warnings = list(content.warnings)
     for source in content.sources:
@@ -75,7 +79,7 @@ def resolve(content: Content, profile: str | None = None) -> Resolved:
     shown = [_source_view(s, catalog, authorized) for s in mine]
     shown.sort(key=lambda v: (STATUS_ORDER.index(v.status), v.name.casefold(), v.slug))
 
-    canaries = _canaries(content, authorized)
+    canaries = _canaries(content, authorized, catalog)
     site_view = views.SiteView(
         title=site.title,
         banner=site.banner,
@@ -208,16 +212,50 @@ def _source_view(source: LoadedSource, catalog: Catalog, authorized: str) -> vie
     )
 
 
-def _canaries(content: Content, authorized: str) -> views.Canaries:
-    refs, foreign, mine = set(), set(), set()
+def _site_copy(content: Content, catalog: Catalog, authorized: str) -> list[str]:
+    """Text every build shows whatever the sources: a foreign name found in it is no leak."""
+    site = content.site.model
+    out = [site.title, site.banner, *site.footer_notes, *catalog.labels.values()]
+    for p in catalog.platforms.values():
+        out += [p.id, p.name, p.auth_method]
+    for a in catalog.actions:
+        out += [a.label, a.description]
+    for r in catalog.reasons.values():
+        out += [r.code, r.health_message, r.data_quality_message]
+    out += [p.name for p in catalog.profiles.values() if p.id == authorized]
+    return out
+
+
+def _shown_text(m) -> list[str]:
+    """The free text of an authorized source that its page shows."""
+    out = [m.name, m.context or "", m.notes or ""]
+    out += [r.message or "" for r in m.reasons] + [d.message or "" for d in m.data_quality]
+    out += [r.error or "" for r in m.sync_history] + [a.reason or "" for a in m.actions or ()]
+    return out
+
+
+def _canaries(content: Content, authorized: str, catalog: Catalog) -> views.Canaries:
+    refs, foreign, mine = set(), set(), _site_copy(content, catalog, authorized)
     for source in content.sources:
         m = source.model
-        names = foreign if m.profile != authorized else mine
-        names.add(m.name)
+        if m.profile != authorized:
+            foreign.add(m.name)
+        else:
+            mine += _shown_text(m)
         for account in m.external_accounts:
             refs.add(account.ref)
-            (foreign if account.profile != authorized or m.profile != authorized else mine).add(account.name)
-    # A foreign name that the authorized profile also uses (or that is too short) is not a leak signal.
-    mine_text = "\n".join(mine)
-    foreign = {n for n in foreign if len(n) >= _FOREIGN_NAME_MIN and n not in mine_text}
+            if account.profile != authorized or m.profile != authorized:
+                foreign.add(account.name)
+            else:
+                mine.append(account.name)
+    # A foreign name that the authorized build shows anyway (or that is too short) is no leak
+    # signal. One Aho-Corasick pass over the shown text finds them however many there are.
+    foreign = {n for n in foreign if len(n) >= _FOREIGN_NAME_MIN}
+    if foreign:
+        automaton = ahocorasick.Automaton()
+        for name in foreign:
+            automaton.add_word(name, name)
+        automaton.make_automaton()
+        shown = {name for _, name in automaton.iter("\n".join(mine))}
+        foreign -= shown
     return views.Canaries(frozenset(refs), frozenset(foreign))

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+# How many sync runs a health page shows (table and chart); a source with more gets a full
+# history page of its own.
+RUNS_ON_PAGE = 10
+
 
 @dataclass(frozen=True, slots=True)
 class ReasonView:
@@ -83,6 +87,16 @@ class SourceView:
     accounts: tuple[AccountView, ...]
     notes: str | None  # Markdown, sanitized when rendered
 
+    @property
+    def recent_runs(self) -> tuple[RunView, ...]:
+        """The runs the health page shows: the latest RUNS_ON_PAGE, newest first."""
+        return self.runs[:RUNS_ON_PAGE]
+
+    @property
+    def has_full_history(self) -> bool:
+        """More runs than the health page shows: the source gets a history page."""
+        return len(self.runs) > RUNS_ON_PAGE
+
 
 @dataclass(frozen=True, slots=True)
 class SiteView:
@@ -94,6 +108,10 @@ class SiteView:
     statuses: tuple[str, ...]  # every status, in severity order
     sources: tuple[SourceView, ...]  # authorized profile only, in severity order
     labels: "Labels"
+    # The platforms the shown sources use, in catalog order (the platform filters): never one
+    # that only another profile uses.
+    platforms: tuple[PlatformView, ...] = ()
+    base_url: str | None = None  # where the site is published, for embed snippets; None: relative
 
 
 class MissingLabel(Exception):
