@@ -58,12 +58,14 @@ def shown(path: Path, root: Path) -> str:
     """How a content path is named in messages: relative to the current folder where it can be.
 
     The path itself, not where a symbolic link leads (that named the target instead of the file,
-    and a link loop raised a traceback); a token-shaped file name is redacted like any message.
+    and a link loop raised a traceback); a token-shaped file name is redacted like any message,
+    and a newline or other unprintable character in a name is escaped (one problem, one line).
     """
     try:
-        return secrets.redact(str(Path(os.path.abspath(path)).relative_to(Path.cwd().resolve())))
+        text = str(Path(os.path.abspath(path)).relative_to(Path.cwd().resolve()))
     except ValueError:
-        return secrets.redact(str(path))
+        text = str(path)
+    return secrets.redact("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
 
 
 def _outside(path: Path, real_root: Path) -> bool:
@@ -95,7 +97,9 @@ def validation_problems(exc: ValidationError, doc: YamlDoc, prefix: tuple = ()) 
         if kind == "missing":
             out.append(doc.problem(loc[:-1], f"missing required key {str(loc[-1])!r}"))
             continue
-        where = ".".join(str(p) for p in loc) or "file"
+        # A key is quoted when it is not plain printable text: a newline in a label id broke the
+        # one-problem-per-line format.
+        where = ".".join(str(p) if str(p).isprintable() else repr(str(p)) for p in loc) or "file"
         if kind == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             message = f"{where}: {_short(err['input'])} is not allowed; expected one of {expected}"
@@ -141,6 +145,30 @@ def load(content_dir: Path) -> Content:
 def load_all(content_dir: Path) -> Content:
     """Read and validate what can be: the files that validated, and the problems of the others,
     so that resolve can still check the valid sources and a run reports every error at once."""
+    head = load_head(content_dir)
+    files, problems, warnings = list_sources(head.root)
+    problems = head.problems + problems
+    sources = []
+    for file in files:
+        loaded, found = load_source(file)
+        problems.extend(found)
+        if loaded is not None:
+            sources.append(loaded)
+    return Content(head.root, head.site, head.catalog, sources, head.warnings + warnings, problems)
+
+
+@dataclass
+class Head:
+    """site.yaml and the catalog: what every source is checked and rendered against."""
+
+    root: Path
+    site: Loaded | None
+    catalog: dict[str, Loaded]
+    problems: list[Problem]
+    warnings: list[Problem]
+
+
+def load_head(content_dir: Path) -> Head:
     root = Path(content_dir)
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -177,33 +205,47 @@ def load_all(content_dir: Path) -> Content:
     for extra in sorted((root / "catalog").glob("*")) if (root / "catalog").is_dir() else []:
         if extra.stem not in CATALOG_FILES and not extra.name.startswith("."):
             warnings.append(Problem(shown(extra, root), 1, 1, "not a catalog file: ignored", "warning"))
-
-    sources = _load_sources(root, problems, warnings)
-    return Content(root, site, catalog, sources, warnings, problems)
+    return Head(root, site, catalog, problems, warnings)
 
 
-def _load_sources(root: Path, problems: list[Problem], warnings: list[Problem]) -> list[LoadedSource]:
+@dataclass(frozen=True)
+class SourceFile:
+    slug: str
+    path: Path
+    shown: str  # how messages name it
+    signature: tuple[int, int]  # (mtime_ns, size): a cheap "unchanged?" before any hashing
+
+
+def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Problem]]:
+    """The source files, with their slugs; problems of names and clashes; ignored files."""
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
     folder = root / "sources"
     if not folder.is_dir():
         problems.append(Problem(shown(folder, root), 1, 1, "sources folder is missing"))
-        return []
+        return [], problems, warnings
     real_root = root.resolve()
+    if _outside(folder, real_root):
+        problems.append(Problem(shown(folder, root), 1, 1, "links to a folder outside the content folder: refused"))
+        return [], problems, warnings
     by_slug: dict[str, str] = {}
-    loaded: list[LoadedSource] = []
-    for path in sorted(folder.iterdir()):
-        name = shown(path, root)
-        if path.name.startswith("."):
+    files: list[SourceFile] = []
+    cwd = Path.cwd().resolve()
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        path = folder / entry.name
+        name = _shown_fast(path, cwd)
+        if entry.name.startswith("."):
             continue
-        if kind := secrets.find_token(path.name):  # a slug ends up in page names, links and sources.json
+        if kind := secrets.find_token(entry.name):  # a slug ends up in page names, links and sources.json
             problems.append(Problem(name, 1, 1, f"file name looks like a {kind}: rename the file"))
             continue
         if path.suffix not in SOURCE_SUFFIXES:
             warnings.append(Problem(name, 1, 1, "not a .yaml file: ignored", "warning"))
             continue
-        if _outside(path, real_root):
+        if entry.is_symlink() and _outside(path, real_root):
             problems.append(Problem(name, 1, 1, "links to a file outside the content folder: refused"))
             continue
-        if not path.is_file():
+        if not entry.is_file():
             problems.append(Problem(name, 1, 1, "not a regular file"))
             continue
         slug = path.stem
@@ -215,10 +257,27 @@ def _load_sources(root: Path, problems: list[Problem], warnings: list[Problem]) 
             problems.append(Problem(name, 1, 1, f"slug {slug!r} is already used by {by_slug[slug]}"))
             continue
         by_slug[slug] = name
-        doc = _read(path, root, problems)
-        if doc is None:
-            continue
-        model = _validate(models.Source, doc, problems)
-        if model is not None:
-            loaded.append(LoadedSource(model, doc, slug))
-    return loaded
+        stat = entry.stat()
+        files.append(SourceFile(slug, path, name, (stat.st_mtime_ns, stat.st_size)))
+    return files, problems, warnings
+
+
+def _shown_fast(path: Path, cwd: Path) -> str:
+    """shown() for a path whose folder is already known to be real: no syscalls per file."""
+    try:
+        return secrets.redact(str(Path(os.path.abspath(path)).relative_to(cwd)))
+    except ValueError:
+        return secrets.redact(str(path))
+
+
+def load_source(file: SourceFile, raw: bytes | None = None) -> tuple[LoadedSource | None, list[Problem]]:
+    """One source file, validated: (the source or None, its problems)."""
+    problems: list[Problem] = []
+    doc, found = yamldoc.read(file.path, file.shown, raw)
+    problems.extend(found)
+    if doc is None:
+        return None, problems
+    model = _validate(models.Source, doc, problems)
+    if model is None or problems:
+        return None, problems
+    return LoadedSource(model, doc, file.slug), problems

@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -107,48 +107,88 @@ def _inline_style_hash(css: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
 
 
-def render_site(site: SiteView, templates: Path = TEMPLATES) -> Iterator[tuple[str, bytes]]:
-    """Yield every output file as (relative path, bytes), in a fixed order."""
-    env = make_environment(templates)
-    try:
-        counts = Counter(s.status for s in site.sources)
-        platform_counts = Counter(s.platform.id for s in site.sources)
-        common = {"site": site, "labels": site.labels, "counts": counts, "platform_counts": platform_counts}
-        index = env.get_template("index.html")
-        yield "index.html", _encode(index.render(root="", shown=site.sources, current=None, **common))
-        # The filters, as plain pages: they work with no server and no script.
-        for status in site.statuses:
-            shown = tuple(s for s in site.sources if s.status == status)
-            yield f"status/{status}.html", _encode(index.render(root="../", shown=shown, current=("status", status),
-                                                                **common))
-        for platform in site.platforms:
-            shown = tuple(s for s in site.sources if s.platform.id == platform.id)
-            yield f"platform/{platform.id}.html", _encode(index.render(
-                root="../", shown=shown, current=("platform", platform.id), current_platform=platform, **common))
-        source_template = env.get_template("source.html")
-        history_template = env.get_template("history.html")
-        badge_template = env.get_template("badge.svg")
-        for source in site.sources:
-            chart = sync_chart(source.recent_runs, len(source.runs), site.labels)
-            yield f"sources/{source.slug}.html", _encode(source_template.render(
-                root="../", source=source, chart=chart, **common))
+class Renderer:
+    """One compiled environment, rendering a source's own files and the site-level files apart:
+    a source's files depend only on the site shell (no other source), so they can be rendered in
+    any process and cached per source; the site-level files are put together from summaries."""
+
+    def __init__(self, templates: Path = TEMPLATES):
+        self.templates = Path(templates)
+        self.env = make_environment(self.templates)
+
+    def source_files(self, shell: SiteView, source: SourceView) -> list[tuple[str, bytes]]:
+        """sources/<slug>.html, history/<slug>.html (long histories) and badges/<slug>.svg."""
+        with _render_errors():
+            common = {"site": shell, "labels": shell.labels}
+            chart = sync_chart(source.recent_runs, len(source.runs), shell.labels)
+            out = [(f"sources/{source.slug}.html", _encode(self.env.get_template("source.html").render(
+                root="../", source=source, chart=chart, **common)))]
             if source.has_full_history:
-                yield f"history/{source.slug}.html", _encode(history_template.render(
-                    root="../", source=source, **common))
-        for source in site.sources:
-            yield f"badges/{source.slug}.svg", _encode(badge_template.render(badge=badge(source), **common))
-        css = (templates / "assets" / "style.css").read_text(encoding="utf-8")
-        yield "404.html", _page(env, "404.html", root="", inline_css=css, css_hash=_inline_style_hash(css), **common)
-        for asset in sorted((templates / "assets").rglob("*")):
-            if asset.is_file():
-                yield "assets/" + asset.relative_to(templates / "assets").as_posix(), asset.read_bytes()
-        yield "sources.json", export_json(site)
-        yield ".nojekyll", b""
-    except MissingLabel as exc:
-        raise RenderError(f"catalog/labels.yaml: a template needs the label {exc.key!r}, which is missing") from None
-    except jinja2.TemplateError as exc:
-        where = f"{exc.filename}:{exc.lineno}: " if getattr(exc, "lineno", None) else ""
-        raise RenderError(f"{where}template error: {exc.message}") from None
+                out.append((f"history/{source.slug}.html", _encode(self.env.get_template("history.html").render(
+                    root="../", source=source, **common))))
+            out.append((f"badges/{source.slug}.svg", _encode(self.env.get_template("badge.svg").render(
+                badge=badge(source), **common))))
+            return out
+
+    def site_files(self, site: SiteView, json_entries: list[str]) -> list[tuple[str, bytes]]:
+        """The dashboard and its filter pages, 404, assets, sources.json (from each source's
+        export entry, as export_entry_text made it) and .nojekyll."""
+        with _render_errors():
+            counts = Counter(s.status for s in site.sources)
+            platform_counts = Counter(s.platform.id for s in site.sources)
+            common = {"site": site, "labels": site.labels, "counts": counts, "platform_counts": platform_counts}
+            index = self.env.get_template("index.html")
+            out = [("index.html", _encode(index.render(root="", shown=site.sources, current=None, **common)))]
+            # The filters, as plain pages: they work with no server and no script.
+            for status in site.statuses:
+                shown = tuple(s for s in site.sources if s.status == status)
+                out.append((f"status/{status}.html", _encode(index.render(
+                    root="../", shown=shown, current=("status", status), **common))))
+            for platform in site.platforms:
+                shown = tuple(s for s in site.sources if s.platform.id == platform.id)
+                out.append((f"platform/{platform.id}.html", _encode(index.render(
+                    root="../", shown=shown, current=("platform", platform.id), current_platform=platform,
+                    **common))))
+            css = (self.templates / "assets" / "style.css").read_text(encoding="utf-8")
+            out.append(("404.html", _page(self.env, "404.html", root="", inline_css=css,
+                                          css_hash=_inline_style_hash(css), **common)))
+            for asset in sorted((self.templates / "assets").rglob("*")):
+                if asset.is_file():
+                    out.append(("assets/" + asset.relative_to(self.templates / "assets").as_posix(),
+                                asset.read_bytes()))
+            out.append(("sources.json", export_document(site, json_entries)))
+            out.append((".nojekyll", b""))
+            return out
+
+
+class _render_errors:
+    """Template failures as RenderError, naming the template line or the missing label."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, MissingLabel):
+            raise RenderError(f"catalog/labels.yaml: a template needs the label {exc.key!r}, which is missing") from None
+        if isinstance(exc, jinja2.TemplateError):
+            where = f"{exc.filename}:{exc.lineno}: " if getattr(exc, "lineno", None) else ""
+            raise RenderError(f"{where}template error: {exc.message}") from None
+        return False
+
+
+def shell_of(site: SiteView) -> SiteView:
+    """The site without its sources: all a source's own pages may depend on."""
+    return replace(site, sources=(), platforms=())
+
+
+def render_site(site: SiteView, templates: Path = TEMPLATES) -> Iterator[tuple[str, bytes]]:
+    """Yield every output file as (relative path, bytes), in a fixed order: the whole site in one
+    process (the engine renders the same files per source, in parallel and cached)."""
+    renderer = Renderer(templates)
+    shell = shell_of(site)
+    yield from renderer.site_files(site, [export_entry_text(s) for s in site.sources])
+    for source in site.sources:
+        yield from renderer.source_files(shell, source)
 
 
 # ---- the sync-history chart -------------------------------------------------------------------
@@ -304,47 +344,67 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8")
 
 
-def export_json(site: SiteView) -> bytes:
-    """sources.json: the authorized profile's sources, masked, in a documented versioned format
-    (docs/export.md; schema/sources.schema.json). Keys are only ever added within a version."""
-    def source(s: SourceView) -> dict:
-        t = s.technical
-        return {
-            "slug": s.slug,
-            "name": s.name,
-            "url": f"sources/{s.slug}.html",
-            "history_url": f"history/{s.slug}.html" if s.has_full_history else None,
-            "badge_url": f"badges/{s.slug}.svg",
-            "platform": {"id": s.platform.id, "name": s.platform.name},
-            "status": s.status,
-            "reasons": [{"code": r.code, "severity": r.severity, "message": r.message} for r in s.reasons],
-            "technical": {
-                "enabled": t.enabled,
-                "api_version_review": t.api_version_review,
-                "schema_changed": t.schema_changed,
-                "changelog_review_required": t.changelog_review_required,
-                "field_mapping_check_required": t.field_mapping_check_required,
-                "mapping_status": t.mapping_status,
-                "last_successful_sync": _iso(t.last_successful_sync) if t.last_successful_sync else None,
-            },
-            "data_quality": [{"severity": d.severity, "code": d.code, "message": d.message} for d in s.data_quality],
-            "sync_runs": len(s.runs),
-            "last_sync_status": s.runs[0].status if s.runs else None,
-            "sync_history": [{"status": r.status, "fetched": r.fetched, "processed": r.processed, "failed": r.failed,
-                              "api_version": r.api_version, "error": r.error,
-                              "started_at": _iso(r.started_at) if r.started_at else None,
-                              "duration_s": r.duration_s} for r in s.runs],
-            "external_accounts": [{"name": a.name, "masked_ref": a.masked_ref, "selected": a.selected,
-                                   "mapping_status": a.mapping_status} for a in s.accounts],
-        }
+def export_entry(s: SourceView) -> dict:
+    """One source in sources.json (docs/export.md; schema/sources.schema.json)."""
+    t = s.technical
+    return {
+        "slug": s.slug,
+        "name": s.name,
+        "url": f"sources/{s.slug}.html",
+        "history_url": f"history/{s.slug}.html" if s.has_full_history else None,
+        "badge_url": f"badges/{s.slug}.svg",
+        "platform": {"id": s.platform.id, "name": s.platform.name},
+        "status": s.status,
+        "reasons": [{"code": r.code, "severity": r.severity, "message": r.message} for r in s.reasons],
+        "technical": {
+            "enabled": t.enabled,
+            "api_version_review": t.api_version_review,
+            "schema_changed": t.schema_changed,
+            "changelog_review_required": t.changelog_review_required,
+            "field_mapping_check_required": t.field_mapping_check_required,
+            "mapping_status": t.mapping_status,
+            "last_successful_sync": _iso(t.last_successful_sync) if t.last_successful_sync else None,
+        },
+        "data_quality": [{"severity": d.severity, "code": d.code, "message": d.message} for d in s.data_quality],
+        "sync_runs": len(s.runs),
+        "last_sync_status": s.runs[0].status if s.runs else None,
+        "sync_history": [{"status": r.status, "fetched": r.fetched, "processed": r.processed, "failed": r.failed,
+                          "api_version": r.api_version, "error": r.error,
+                          "started_at": _iso(r.started_at) if r.started_at else None,
+                          "duration_s": r.duration_s} for r in s.runs],
+        "external_accounts": [{"name": a.name, "masked_ref": a.masked_ref, "selected": a.selected,
+                               "mapping_status": a.mapping_status} for a in s.accounts],
+    }
 
+
+_ENTRY_INDENT = "    "  # an entry sits two levels deep in the document: {"sources": [ ... ]}
+
+
+def export_entry_text(s: SourceView) -> str:
+    """export_entry as the text it has inside sources.json, so a cached source's entry is reused."""
+    text = json.dumps(export_entry(s), ensure_ascii=False, indent=2)
+    return _ENTRY_INDENT + text.replace("\n", "\n" + _ENTRY_INDENT)
+
+
+def export_document(site: SiteView, entries: list[str]) -> bytes:
+    """sources.json: the authorized profile's sources, masked, in a documented versioned format
+    (docs/export.md; schema/sources.schema.json). Keys are only ever added within a version.
+    The same bytes as json.dumps(doc, indent=2) of the whole document."""
     counts = Counter(s.status for s in site.sources)
-    doc = {
+    head = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "profile": site.profile_id,
         "title": site.title,
         "counts": {status: counts.get(status, 0) for status in site.statuses},
-        "sources": [source(s) for s in site.sources],
+        "sources": [],
     }
-    return (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    text = json.dumps(head, ensure_ascii=False, indent=2)
+    if entries:
+        assert text.endswith('"sources": []\n}')
+        text = text[: -len("[]\n}")] + "[\n" + ",\n".join(entries) + "\n  ]\n}"
+    return (text + "\n").encode("utf-8")
+
+
+def export_json(site: SiteView) -> bytes:
+    return export_document(site, [export_entry_text(s) for s in site.sources])

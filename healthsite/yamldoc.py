@@ -19,9 +19,28 @@ from . import secrets
 from .problems import Problem
 
 try:  # libyaml's C composer where present: several times faster than the pure-Python one.
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader
+    from yaml import SafeLoader as _BaseLoader
+
+
+class _Loader(_BaseLoader):
+    """Remembers how plain scalars resolve: keys and enum values repeat across thousands of
+    files, and the resolver's regexes were the largest cost of reading a file."""
+
+    _resolved: dict = {}
+
+    def resolve(self, kind, value, implicit):
+        if kind is not yaml.ScalarNode or len(value) > 40:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._resolved) > 100_000:
+                self._resolved.clear()
+            self._resolved[key] = tag
+        return tag
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 100_000  # values after alias expansion: stops "billion laughs" documents
@@ -70,6 +89,11 @@ class _Walk:
         self.problems: list[Problem] = []
         self.count = 0
         self.active: set[int] = set()
+        self.secret_lines: set[int] = set()  # 0-based lines of what was flagged as a secret
+
+    def secret(self, node: yaml.Node, message: str) -> None:
+        self.fail(node, message)
+        self.secret_lines.update(range(node.start_mark.line, node.end_mark.line + 1))
 
     def fail(self, node: yaml.Node, message: str) -> None:
         self.problems.append(Problem(self.path, node.start_mark.line + 1, node.start_mark.column + 1, message))
@@ -88,28 +112,30 @@ class _Walk:
         try:
             if isinstance(node, yaml.SequenceNode):
                 if node.tag != _T + "seq":
-                    self.fail(node, f"unsupported YAML tag {node.tag!r}: only plain YAML types are allowed")
+                    self.fail(node, _bad_tag(node.tag))
                 return [self.value(item, depth + 1) for item in node.value]
             if node.tag != _T + "map":
-                self.fail(node, f"unsupported YAML tag {node.tag!r}: only plain YAML types are allowed")
+                self.fail(node, _bad_tag(node.tag))
             return self.mapping(node, depth)
         finally:
             self.active.discard(id(node))
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
+        # Every scalar, whatever its tag: `!!int shpat_...` or `!x shpat_...` is a pasted token too,
+        # and the "cannot read ... as int" message below would otherwise repeat it.
+        kind = secrets.find_token(node.value)
+        if kind:
+            self.secret(node, f"value looks like a {kind}: remove it (a preview holds no secrets)")
+            return REDACTED  # so no later message can echo it
         if tag not in _SCALARS:
             if tag == _T + "merge":
                 self.fail(node, "merge keys (<<) are not supported: write the keys out")
             else:
-                self.fail(node, f"unsupported YAML tag {tag!r}: only plain YAML types are allowed")
+                self.fail(node, _bad_tag(tag))
             return None
         if tag == _T + "str" or tag == _T + "timestamp":
             # Timestamps stay text: the schema parses them, so a bad date is reported with its line.
-            kind = secrets.find_token(node.value)
-            if kind:
-                self.fail(node, f"value looks like a {kind}: remove it (a preview holds no secrets)")
-                return REDACTED  # so no later message can echo it
             return node.value
         try:
             if tag == _T + "int":
@@ -119,7 +145,7 @@ class _Walk:
             if tag == _T + "bool":
                 return _constructor.construct_yaml_bool(node)
             return None
-        except (ValueError, yaml.YAMLError):
+        except (ValueError, KeyError, yaml.YAMLError):  # KeyError: `!!bool maybe` (a traceback before)
             self.fail(node, f"cannot read {node.value!r} as {tag.rsplit(':', 1)[-1]}")
             return None
 
@@ -134,20 +160,39 @@ class _Walk:
                     self.fail(key_node, "keys must be plain text")
                 continue
             key = key_node.value
+            # Token-shaped keys first: the duplicate-key message below quotes the key.
+            kind = secrets.find_token(key)
+            if kind:
+                self.secret(key_node, f"key looks like a {kind}: remove it (a preview holds no secrets)")
+                continue
             if key in out or key in first_line:
                 self.fail(key_node, f"duplicate key {key!r} (first at line {first_line[key]})")
                 continue
             first_line[key] = key_node.start_mark.line + 1
             if secrets.is_credential_key(key) and not _empty(value_node):
-                self.fail(value_node, f"key {key!r} holds a credential: remove it (a preview holds no secrets)")
+                self.secret(value_node, f"key {key!r} holds a credential: remove it (a preview holds no secrets)")
                 out[key] = None
-                continue
-            kind = secrets.find_token(key)
-            if kind:
-                self.fail(key_node, f"key looks like a {kind}: remove it (a preview holds no secrets)")
                 continue
             out[key] = self.value(value_node, depth + 1)
         return out
+
+
+def _bad_tag(tag: str) -> str:
+    return f"unsupported YAML tag {secrets.redact(tag)!r}: only plain YAML types are allowed"
+
+
+def _loose_tokens(text: str, shown: str, skip: set[int]) -> list[Problem]:
+    """Token-shaped text the walk did not see (comments, or a file that does not parse): a
+    credential pasted into a comment is still in the content, so it is still an error."""
+    out = []
+    for offset, kind in secrets.find_tokens(text):
+        line = text.count("\n", 0, offset)
+        if line not in skip:
+            col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+            out.append(Problem(shown, line + 1, col, f"text looks like a {kind}: remove it (a preview holds no "
+                                                     "secrets, not even in a comment)"))
+            skip = skip | {line}
+    return out
 
 
 def _empty(node: yaml.Node) -> bool:
@@ -173,10 +218,12 @@ class _Recursive(_Stop):
     message = "an alias refers to a value that contains it (recursive alias)"
 
 
-def read(file: Path, shown: str) -> tuple[YamlDoc | None, list[Problem]]:
-    """Parse file; return (doc, problems). doc is None when nothing usable could be read."""
+def read(file: Path, shown: str, raw: bytes | None = None) -> tuple[YamlDoc | None, list[Problem]]:
+    """Parse file (or its bytes, already read); return (doc, problems). doc is None when nothing
+    usable could be read."""
     try:
-        raw = file.read_bytes()
+        if raw is None:
+            raw = file.read_bytes()
     except OSError as exc:
         return None, [Problem(shown, 1, 1, f"cannot read file: {exc.strerror or exc}")]
     if len(raw) > MAX_BYTES:
@@ -189,21 +236,31 @@ def read(file: Path, shown: str) -> tuple[YamlDoc | None, list[Problem]]:
         return None, [Problem(shown, line, col, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})")]
     try:
         root = yaml.compose(text, Loader=_Loader)
+    except yaml.reader.ReaderError as exc:
+        # A control character. Placed here: the reader's own message ran over two lines and gave a
+        # byte offset (libyaml) instead of a line. The first such character is the one it stopped at.
+        char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+        index = max(text.find(char), 0)
+        line, col = text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+        return None, [Problem(shown, line, col, f"control character U+{ord(char):04X} is not allowed in YAML"),
+                      *_loose_tokens(text, shown, set())]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = " ".join(x for x in (exc.context, exc.problem) if x)
-        return None, [Problem(shown, line, col, f"YAML syntax error: {what}")]
+        # The parser's messages can quote an anchor, alias or tag name: never a token in them.
+        return None, [Problem(shown, line, col, f"YAML syntax error: {secrets.redact(what)}"),
+                      *_loose_tokens(text, shown, set())]
     except yaml.YAMLError as exc:
-        return None, [Problem(shown, 1, 1, f"YAML error: {exc}")]
+        return None, [Problem(shown, 1, 1, f"YAML error: {secrets.redact(str(exc))}"), *_loose_tokens(text, shown, set())]
     except RecursionError:
         return None, [Problem(shown, 1, 1, f"nested too deeply to read")]
     if root is None:
-        return None, [Problem(shown, 1, 1, "file is empty")]
+        return None, [Problem(shown, 1, 1, "file is empty"), *_loose_tokens(text, shown, set())]
     walk = _Walk(shown)
     try:
         data = walk.value(root)
     except _Stop as stop:
         walk.fail(stop.node, stop.message)
-        return None, walk.problems
-    return YamlDoc(shown, data, root), walk.problems
+        return None, walk.problems + _loose_tokens(text, shown, walk.secret_lines)
+    return YamlDoc(shown, data, root), walk.problems + _loose_tokens(text, shown, walk.secret_lines)
