@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import string
 import sys
 from pathlib import Path
@@ -86,14 +87,30 @@ def cli() -> None:
 @strict_option
 @click.option("--templates", "templates_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
               default=render.TEMPLATES, show_default=False, help="Use another templates folder.")
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Keep a build cache here: unchanged sources are not parsed or rendered again, and only "
+                   "changed files are replaced. Off by default (a build writes nothing outside --out).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes (default: one per core).")
 @handle_errors
-def build(content_dir: Path, out_dir: Path, profile: str | None, strict: bool, templates_dir: Path) -> None:
+def build(content_dir: Path, out_dir: Path, profile: str | None, strict: bool, templates_dir: Path,
+          cache_dir: Path | None, jobs: int | None) -> None:
     """Build the site from the content folder."""
     _check_profile(content_dir, profile)
-    result = pipeline.build(content_dir, out_dir, profile, strict, templates_dir)
+    result = pipeline.build(content_dir, out_dir, profile, strict, templates_dir, cache_dir, jobs, _progress())
     _report(result.warnings)
+    how = "" if result.mode == "cold" else f", {result.mode}: {result.rendered} rendered, {result.written} written"
     click.echo(f"built {result.sources} sources, {result.pages} pages ({result.files} files) for profile "
-               f"{result.profile} in {result.seconds:.2f} s -> {result.out}/")
+               f"{result.profile} in {result.seconds:.2f} s -> {result.out}/{how}")
+
+
+def _progress():
+    """A progress bar for long builds, on a terminal only: nothing of it in pipes, logs or CI."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+
+    def bar(total: int):
+        return click.progressbar(length=total, label="rendering", file=sys.stderr, show_pos=True, width=30)
+    return bar
 
 
 @cli.command()

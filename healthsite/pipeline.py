@@ -8,11 +8,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import render, verify
+from . import engine, render, verify
 from .load import load_all
 from .problems import ContentError, Problem
 from .resolve import Resolved, resolve
-from .write import Staging
 
 
 class LeakError(Exception):
@@ -30,6 +29,9 @@ class BuildResult:
     pages: int
     seconds: float
     warnings: list[Problem] = field(default_factory=list)
+    mode: str = "cold"  # cold | incremental | unchanged
+    rendered: int = 0  # sources rendered (not taken from the cache)
+    written: int = 0  # files written or replaced
 
 
 def check(content_dir: Path, profile: str | None = None, strict: bool = False) -> Resolved:
@@ -41,23 +43,22 @@ def check(content_dir: Path, profile: str | None = None, strict: bool = False) -
 
 
 def build(content_dir: Path, out_dir: Path, profile: str | None = None, strict: bool = False,
-          templates: Path = render.TEMPLATES) -> BuildResult:
+          templates: Path = render.TEMPLATES, cache_dir: Path | None = None, jobs: int | None = None,
+          progress=None) -> BuildResult:
+    """Build the site. With cache_dir, unchanged sources are taken from the cache and only the
+    files whose bytes changed are replaced; the output is the same as a cold build's either way."""
     started = time.perf_counter()
-    resolved = check(content_dir, profile, strict)
-    with Staging(out_dir, content_dir) as stage:
-        for relpath, data in render.render_site(resolved.site, templates):
-            stage.put(relpath, data)
-        leaks = verify.scan_tree(stage.root, resolved.canaries, stage.files)
-        if leaks:
-            raise LeakError(leaks)
-        stage.commit()
-        files = stage.files
+    result = engine.run(Path(content_dir), Path(out_dir), profile, strict, Path(templates),
+                        Path(cache_dir) if cache_dir else None, jobs, progress)
     return BuildResult(
         out=Path(out_dir),
-        profile=resolved.site.profile_id,
-        sources=len(resolved.site.sources),
-        files=len(files),
-        pages=sum(1 for f in files if f.endswith(".html")),
+        profile=result.site.profile_id,
+        sources=len(result.site.sources),
+        files=result.files,
+        pages=result.pages,
         seconds=time.perf_counter() - started,
-        warnings=resolved.warnings,
+        warnings=result.warnings,
+        mode=result.mode,
+        rendered=result.rendered,
+        written=result.written,
     )

@@ -39,7 +39,7 @@ class Resolved:
     warnings: list[Problem]
 
 
-def _catalog(content: Content, problems: list[Problem]) -> Catalog:
+def make_catalog(content: Content, problems: list[Problem]) -> Catalog:
     def index(name: str, key: str) -> dict:
         loaded = content.catalog[name]
         out: dict = {}
@@ -60,14 +60,14 @@ def resolve(content: Content, profile: str | None = None) -> Resolved:
     problems: list[Problem] = list(content.problems)
     if not content.complete:  # nothing to check the sources against
         raise ContentError(problems + content.warnings)
-    catalog = _catalog(content, problems)
+    catalog = make_catalog(content, problems)
     site = content.site.model
     if site.profile not in catalog.profiles:
         problems.append(content.site.doc.problem(("profile",), f"profile {site.profile!r} is not in catalog/profiles.yaml"))
     authorized = profile or site.profile
 
     for source in content.sources:
-        problems.extend(_cross_check(source, catalog))
+        problems.extend(cross_check(source, catalog))
     if problems:
         raise ContentError(problems + content.warnings)
 
@@ -76,29 +76,34 @@ def resolve(content: Content, profile: str | None = None) -> Resolved:
         warnings.extend(lint(source, catalog))
 
     mine = [s for s in content.sources if s.model.profile == authorized]
-    shown = [_source_view(s, catalog, authorized) for s in mine]
+    shown = [source_view(s, catalog, authorized) for s in mine]
     shown.sort(key=lambda v: (STATUS_ORDER.index(v.status), v.name.casefold(), v.slug))
-
     canaries = _canaries(content, authorized, catalog)
-    site_view = views.SiteView(
+    return Resolved(site_view(content, catalog, authorized, tuple(shown)), canaries, warnings)
+
+
+def site_view(head, catalog: Catalog, authorized: str, shown: tuple[views.SourceView, ...]) -> views.SiteView:
+    """The site for one profile: its sources (in severity order) and the site-wide copy."""
+    site = head.site.model
+    used = {v.platform.id for v in shown}
+    return views.SiteView(
         title=site.title,
         banner=site.banner,
         footer_notes=tuple(site.footer_notes),
         profile_id=authorized,
         profile_name=catalog.profiles[authorized].name if authorized in catalog.profiles else authorized,
         statuses=STATUS_ORDER,
-        sources=tuple(shown),
+        sources=shown,
         labels=views.Labels(catalog.labels),
         # Only platforms the authorized profile's sources use: a platform filter never hints at
         # another profile's sources.
         platforms=tuple(views.PlatformView(p.id, p.name, p.auth_method) for p in catalog.platforms.values()
-                        if any(v.platform.id == p.id for v in shown)),
+                        if p.id in used),
         base_url=site.base_url.rstrip("/") + "/" if site.base_url else None,
     )
-    return Resolved(site_view, canaries, warnings)
 
 
-def _cross_check(source: LoadedSource, catalog: Catalog) -> list[Problem]:
+def cross_check(source: LoadedSource, catalog: Catalog) -> list[Problem]:
     m, doc, out = source.model, source.doc, []
     if m.platform not in catalog.platforms:
         out.append(doc.problem(("platform",), f"unknown platform {m.platform!r} (not in catalog/platforms.yaml)"))
@@ -176,7 +181,7 @@ def lint(source: LoadedSource, catalog: Catalog) -> list[Problem]:
     return out
 
 
-def _source_view(source: LoadedSource, catalog: Catalog, authorized: str) -> views.SourceView:
+def source_view(source: LoadedSource, catalog: Catalog, authorized: str) -> views.SourceView:
     m = source.model
     platform = catalog.platforms[m.platform]
     settings = {a.id: a for a in m.actions or ()}
@@ -226,7 +231,7 @@ def _site_copy(content: Content, catalog: Catalog, authorized: str) -> list[str]
     return out
 
 
-def _shown_text(m) -> list[str]:
+def shown_text(m) -> list[str]:
     """The free text of an authorized source that its page shows."""
     out = [m.name, m.context or "", m.notes or ""]
     out += [r.message or "" for r in m.reasons] + [d.message or "" for d in m.data_quality]
@@ -235,27 +240,33 @@ def _shown_text(m) -> list[str]:
 
 
 def _canaries(content: Content, authorized: str, catalog: Catalog) -> views.Canaries:
-    refs, foreign, mine = set(), set(), _site_copy(content, catalog, authorized)
+    refs, foreign, shown = [], [], []
     for source in content.sources:
         m = source.model
-        if m.profile != authorized:
-            foreign.add(m.name)
+        mine = m.profile == authorized
+        if not mine:
+            foreign.append(m.name)
         else:
-            mine += _shown_text(m)
+            shown += shown_text(m)
         for account in m.external_accounts:
-            refs.add(account.ref)
-            if account.profile != authorized or m.profile != authorized:
-                foreign.add(account.name)
+            refs.append(account.ref)
+            if not mine or account.profile != authorized:
+                foreign.append(account.name)
             else:
-                mine.append(account.name)
-    # A foreign name that the authorized build shows anyway (or that is too short) is no leak
-    # signal. One Aho-Corasick pass over the shown text finds them however many there are.
+                shown.append(account.name)
+    return canaries_from(content, catalog, authorized, refs, foreign, shown)
+
+
+def canaries_from(head, catalog: Catalog, authorized: str, refs, foreign, shown) -> views.Canaries:
+    """Every raw ref, and the names of another profile that the authorized site does not show
+    anyway (in its copy or its own sources' text): those are what the leak scan looks for."""
     foreign = {n for n in foreign if len(n) >= _FOREIGN_NAME_MIN}
     if foreign:
+        # One Aho-Corasick pass over the shown text finds them however many there are.
         automaton = ahocorasick.Automaton()
         for name in foreign:
             automaton.add_word(name, name)
         automaton.make_automaton()
-        shown = {name for _, name in automaton.iter("\n".join(mine))}
-        foreign -= shown
+        text = "\n".join([*_site_copy(head, catalog, authorized), *shown])
+        foreign -= {name for _, name in automaton.iter(text)}
     return views.Canaries(frozenset(refs), frozenset(foreign))

@@ -1,12 +1,15 @@
 """Stage 4, verify: the leak scan. It reads the bytes that were written, not what the templates
 meant to write, and fails the build on any raw ref, any token-shaped string, or any name of
-another profile. It is the second line: resolve already keeps those out of the view models.
+another profile, and on active content in a page (script, frames, event handlers, script or data
+URLs). It is the second line: resolve already keeps those out of the view models.
 Findings name the file and the kind of leak, never the leaked value.
 """
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import ahocorasick
@@ -18,6 +21,28 @@ from .views import Canaries
 _SHORT_REF = 8
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _REF, _NAME = "a raw external account ref", "a name from another profile"
+# Active content: the site has none, so any of it in a page came from content through a template
+# that skipped escaping or sanitizing (`|safe`). Read from the parsed tags, never from text.
+_ACTIVE_TAGS = frozenset({"script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "form"})
+_URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "srcset", "poster", "data", "background"})
+_BAD_SCHEME = re.compile(r"^(?:javascript|vbscript|data):")
+_IGNORED_IN_URL = re.compile(r"[\x00-\x20\x7f]+")
+# Cheap first pass, a superset of what the parser looks for (entities other than the ones autoescape
+# writes, since `&#106;avascript:` is javascript: to a browser): an ordinary page is never parsed.
+# Separate literal-led patterns over the lower-cased page: one case-insensitive alternation of
+# them all cost more than rendering the page.
+_SUSPECT = tuple(re.compile(p) for p in (
+    r"<(?:script|iframe|frame|object|embed|applet|base|form)\b", r"script\s*:", r"data\s*:",
+    r"equiv\s*=\s*[\"']?\s*refresh", r"srcdoc", r"&#(?!39;|34;)", r"&(?!amp;|lt;|gt;|quot;)[a-z]+;?"))
+_HANDLER = re.compile(r"on[a-z]+\s*=")  # an event handler, when it starts an attribute:
+_ATTR_START = frozenset(" \t\n\r\f/\"'")  # after white space, a slash (<svg/onload=) or a quote
+
+
+def _suspect(text: str) -> bool:
+    low = text.lower()
+    if any(pattern.search(low) for pattern in _SUSPECT):
+        return True
+    return any(m.start() == 0 or low[m.start() - 1] in _ATTR_START for m in _HANDLER.finditer(low))
 
 
 @dataclass(frozen=True)
@@ -44,11 +69,10 @@ class Scanner:
             self.automaton.make_automaton()
 
     def scan_text(self, name: str, text: str) -> list[Leak]:
-        leaks = set(self._scan(name, text))
+        # The text as a browser shows it: an escaped ref (&#95; for _) is still the ref. Unescaping
+        # only rewrites entities, so whatever the raw text holds, the unescaped text holds too.
         unescaped = html.unescape(text) if "&" in text else text
-        if unescaped is not text:
-            leaks.update(self._scan(name, unescaped))
-        return sorted(leaks, key=lambda leak: (leak.line, leak.kind))
+        return sorted(set(self._scan(name, unescaped)), key=lambda leak: (leak.line, leak.kind))
 
     def _scan(self, name: str, text: str) -> list[Leak]:
         found: list[Leak] = []
@@ -69,7 +93,43 @@ class Scanner:
         return found
 
     def scan_file(self, path: Path, name: str) -> list[Leak]:
-        return self.scan_text(name, path.read_bytes().decode("utf-8", errors="replace"))
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        leaks = self.scan_text(name, text)
+        if name.endswith((".html", ".svg")):  # an SVG opened on its own runs its scripts too
+            leaks.extend(active_content(name, text))
+        return leaks
+
+
+class _ActiveContent(HTMLParser):
+    def __init__(self, name: str):
+        super().__init__(convert_charrefs=True)
+        self.name = name
+        self.found: list[Leak] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        line = self.getpos()[0]
+        if tag in _ACTIVE_TAGS:
+            self.found.append(Leak(self.name, line, f"active content (a <{tag}> element)"))
+        for attr, value in attrs:
+            if attr.startswith("on"):
+                self.found.append(Leak(self.name, line, f"active content (an {attr} event handler)"))
+            elif attr in _URL_ATTRS and value and _BAD_SCHEME.match(_IGNORED_IN_URL.sub("", value).lower()):
+                self.found.append(Leak(self.name, line, f"active content (a script or data URL in {attr})"))
+            elif attr == "srcdoc" or (tag == "meta" and attr == "http-equiv" and (value or "").lower() == "refresh"):
+                self.found.append(Leak(self.name, line, f"active content (a {attr} attribute)"))
+
+    handle_startendtag = handle_starttag
+
+
+def active_content(name: str, text: str) -> list[Leak]:
+    """Scripts, frames, event handlers and script/data URLs in a written page: the second line
+    behind autoescape and the Markdown sanitizer, as the ref scan is behind the view models."""
+    if not _suspect(text):
+        return []
+    parser = _ActiveContent(name)
+    parser.feed(text)
+    parser.close()
+    return parser.found
 
 
 def scan_tree(folder: Path, canaries: Canaries, files: list[str] | None = None) -> list[Leak]:

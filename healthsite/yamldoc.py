@@ -9,6 +9,7 @@ the node tree is kept and only walked again to place a problem.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ class _Walk:
         self.count = 0
         self.active: set[int] = set()
         self.secret_lines: set[int] = set()  # 0-based lines of what was flagged as a secret
+        self.tokens = True  # check every key and value for token shapes
 
     def secret(self, node: yaml.Node, message: str) -> None:
         self.fail(node, message)
@@ -124,7 +126,7 @@ class _Walk:
         tag = node.tag
         # Every scalar, whatever its tag: `!!int shpat_...` or `!x shpat_...` is a pasted token too,
         # and the "cannot read ... as int" message below would otherwise repeat it.
-        kind = secrets.find_token(node.value)
+        kind = secrets.find_token(node.value) if self.tokens else None
         if kind:
             self.secret(node, f"value looks like a {kind}: remove it (a preview holds no secrets)")
             return REDACTED  # so no later message can echo it
@@ -161,7 +163,7 @@ class _Walk:
                 continue
             key = key_node.value
             # Token-shaped keys first: the duplicate-key message below quotes the key.
-            kind = secrets.find_token(key)
+            kind = secrets.find_token(key) if self.tokens else None
             if kind:
                 self.secret(key_node, f"key looks like a {kind}: remove it (a preview holds no secrets)")
                 continue
@@ -169,12 +171,15 @@ class _Walk:
                 self.fail(key_node, f"duplicate key {key!r} (first at line {first_line[key]})")
                 continue
             first_line[key] = key_node.start_mark.line + 1
-            if secrets.is_credential_key(key) and not _empty(value_node):
+            if _credential_key(key) and not _empty(value_node):
                 self.secret(value_node, f"key {key!r} holds a credential: remove it (a preview holds no secrets)")
                 out[key] = None
                 continue
             out[key] = self.value(value_node, depth + 1)
         return out
+
+
+_credential_key = functools.lru_cache(maxsize=4096)(secrets.is_credential_key)  # keys repeat across files
 
 
 def _bad_tag(tag: str) -> str:
@@ -258,6 +263,10 @@ def read(file: Path, shown: str, raw: bytes | None = None) -> tuple[YamlDoc | No
     if root is None:
         return None, [Problem(shown, 1, 1, "file is empty"), *_loose_tokens(text, shown, set())]
     walk = _Walk(shown)
+    # Scalars are only checked one by one when the file has a token-shaped string somewhere, or
+    # a backslash (an escape can spell a token the raw text does not show): most files have
+    # neither, and one pass over the text is far cheaper than one per value.
+    walk.tokens = "\\" in text or bool(secrets.find_tokens(text))
     try:
         data = walk.value(root)
     except _Stop as stop:

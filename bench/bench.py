@@ -1,0 +1,112 @@
+"""Benchmark: cold build, no-change rebuild and one-edit rebuild of N synthetic sources,
+with Hugo rendering the same pages from YAML front matter in the same run (where installed).
+
+    python bench/bench.py --sources 10000 [--sources 100000] [--no-hugo]
+
+Every number comes from this one run, so ratios hold on a noisy shared machine. Peak memory is
+the largest resident set of any one process (the build's workers included), from getrusage.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))
+
+import generate  # noqa: E402
+
+
+
+
+def isolated(cmd: list[str], cwd: Path = REPO) -> tuple[float, float]:
+    """Run cmd in a wrapper process so its peak memory is its own, not the run's maximum so far."""
+    wrapper = [sys.executable, "-c",
+               "import resource,subprocess,sys,time;t=time.perf_counter();"
+               "r=subprocess.run(sys.argv[1:]).returncode;d=time.perf_counter()-t;"
+               "print(d, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024);sys.exit(r)", *cmd]
+    done = subprocess.run(wrapper, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    seconds, mb = done.stdout.strip().splitlines()[-1].split()
+    return float(seconds), float(mb)
+
+
+def bench(n: int, work: Path, hugo: bool) -> dict:
+    content = work / f"content-{n}"
+    out = work / f"site-{n}"
+    cache = work / f"cache-{n}"
+    t = time.perf_counter()
+    generate.write_content(content, n)
+    gen_s = time.perf_counter() - t
+    for path in (out, cache):
+        shutil.rmtree(path, ignore_errors=True)
+    build = [sys.executable, str(REPO / "build.py"), "build", "--content", str(content), "--out", str(out),
+             "--cache", str(cache)]
+    row: dict = {"n": n, "generate_s": gen_s}
+    row["cold_s"], row["cold_mb"] = isolated(build)
+    pages = sum(1 for _ in out.rglob("*.html"))
+    row["pages"] = pages
+    row["pages_per_s"] = pages / row["cold_s"]
+    row["nochange_s"], row["nochange_mb"] = isolated(build)
+    edited = content / "sources" / f"bench-{n // 2:06d}.yaml"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("Synthetic source", "Edited source"), encoding="utf-8")
+    row["edit_s"], row["edit_mb"] = isolated(build)
+    # The same edit, timed inside one warm process (what `serve` does on every save).
+    warm = [sys.executable, str(HERE / "warm_rebuild.py"), str(content), str(out), str(cache)]
+    done = subprocess.run(warm, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"warm rebuild failed\n{done.stderr[-2000:]}")
+    row["warm_edit_s"] = float(done.stdout.split()[-1])
+    cold_check = work / f"site-{n}-cold"
+    shutil.rmtree(cold_check, ignore_errors=True)
+    if hugo and shutil.which("hugo"):
+        hugo_site = work / f"hugo-{n}"
+        generate.write_hugo(hugo_site, n)
+        hugo_out = work / f"hugo-out-{n}"
+        shutil.rmtree(hugo_out, ignore_errors=True)
+        row["hugo_s"], row["hugo_mb"] = isolated(["hugo", "--quiet", "-s", str(hugo_site), "-d", str(hugo_out)])
+        shutil.rmtree(hugo_site, ignore_errors=True)
+        shutil.rmtree(hugo_out, ignore_errors=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sources", type=int, action="append", help="N (repeatable); default 1000 and 10000")
+    parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--no-hugo", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the generated content and output")
+    args = parser.parse_args()
+    sizes = args.sources or [1000, 10000]
+    args.work.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+    rows = []
+    for n in sizes:
+        row = bench(n, args.work, not args.no_hugo)
+        rows.append(row)
+        print(row, flush=True)
+    print()
+    print("| sources | pages | cold build | pages/s | peak MB | no-change rebuild | one edit (CLI) | one edit (warm) | Hugo cold | Hugo MB |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        hugo = f"{r['hugo_s']:.2f} s | {r['hugo_mb']:.0f}" if "hugo_s" in r else "– | –"
+        peak = max(r["cold_mb"], r["nochange_mb"], r["edit_mb"])
+        print(f"| {r['n']} | {r['pages']} | {r['cold_s']:.2f} s | {r['pages_per_s']:.0f} | {peak:.0f} | "
+              f"{r['nochange_s']:.2f} s | {r['edit_s']:.2f} s | {r['warm_edit_s'] * 1000:.0f} ms | {hugo} |")
+    if not args.keep:
+        for n in sizes:
+            for name in (f"content-{n}", f"site-{n}", f"cache-{n}"):
+                shutil.rmtree(args.work / name, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The build engine: incremental output equals cold output, byte for byte, after any sequence of
+edits, additions, deletions, catalog, site and template changes; the cache and the journal."""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from healthsite import engine, pipeline
+from healthsite.problems import ContentError
+
+from .conftest import REPO, TEMPLATES, build, copy_content, MINIMAL, cli, CliRunner
+
+sys.path.insert(0, str(REPO / "bench"))
+import generate  # noqa: E402  (the benchmark's generator of valid, varied sources)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def dirs(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_dir()}
+
+
+def assert_same_as_cold(content: Path, out: Path, tmp: Path, **kwargs) -> None:
+    cold = tmp / "cold"
+    shutil.rmtree(cold, ignore_errors=True)
+    build(content, cold, **kwargs)
+    got, want = tree(out), tree(cold)
+    assert sorted(got) == sorted(want), f"files differ: extra {set(got) - set(want)}, missing {set(want) - set(got)}"
+    assert [p for p in want if got[p] != want[p]] == []
+    assert dirs(out) == dirs(cold)  # no empty folder left behind by a deletion
+
+
+@pytest.fixture
+def bench_content(tmp_path: Path) -> Path:
+    return generate.write_content(tmp_path / "content", 40)
+
+
+def test_no_change_rebuild_writes_nothing(bench_content, tmp_path):
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    first = build(bench_content, out, cache_dir=cache)
+    assert first.mode == "cold" and first.rendered == 40
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    again = build(bench_content, out, cache_dir=cache)
+    assert (again.mode, again.rendered, again.written) == ("unchanged", 0, 0)
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+
+def test_one_edit_rerenders_one_source_and_equals_a_cold_build(bench_content, tmp_path):
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    path = bench_content / "sources" / "bench-000007.yaml"
+    path.write_text(path.read_text().replace("Synthetic source", "Edited source"), encoding="utf-8")
+    result = build(bench_content, out, cache_dir=cache)
+    assert result.mode == "incremental" and result.rendered == 1
+    assert "Edited source" in (out / "sources" / "bench-000007.html").read_text()
+    assert_same_as_cold(bench_content, out, tmp_path)
+
+
+def test_random_sequences_of_changes_equal_cold_builds(bench_content, tmp_path):
+    """Edits, additions, deletions (a deleted source's pages disappear), status changes that move
+    a source between filter pages, catalog, site and template changes, in a seeded random order."""
+    rng = random.Random(20261125)
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    build(bench_content, out, cache_dir=cache, templates=templates)
+    sources = bench_content / "sources"
+    next_id = 1000
+
+    def edit():
+        path = rng.choice(sorted(sources.glob("*.yaml")))
+        text = path.read_text()
+        for status in generate.STATUSES:  # a status change moves it between filter pages
+            if f"status: {status}\n" in text and rng.random() < 0.5:
+                new = rng.choice([s for s in ("healthy", "disabled") if s != status])
+                text = text.replace(f"status: {status}\n", f"status: {new}\n", 1)
+                break
+        path.write_text(text.replace("(preview)", "(preview, edited)"), encoding="utf-8")
+
+    def add():
+        nonlocal next_id
+        doc = generate.source(next_id)
+        (sources / f"bench-{next_id:06d}.yaml").write_text(generate.dump(doc), encoding="utf-8")
+        next_id += 1
+
+    def delete():
+        victims = sorted(sources.glob("*.yaml"))
+        if len(victims) > 5:
+            victim = rng.choice(victims)
+            slug = victim.stem
+            victim.unlink()
+            return slug
+
+    def catalog():
+        labels = bench_content / "catalog" / "labels.yaml"
+        labels.write_text(labels.read_text().replace("All sources", "Every source", 1), encoding="utf-8")
+
+    def template():
+        page = templates / "source.html"
+        page.write_text(page.read_text().replace("</section>", "</section>\n", 1), encoding="utf-8")
+
+    def site():
+        path = bench_content / "site.yaml"
+        path.write_text(path.read_text().replace("title: Source Health Preview", "title: Source Health Review"),
+                        encoding="utf-8")
+
+    steps = [edit] * 6 + [add] * 3 + [delete] * 3 + [catalog, template, site]
+    rng.shuffle(steps)
+    for step in steps:
+        gone = step()
+        build(bench_content, out, cache_dir=cache, templates=templates)
+        if gone:
+            assert not (out / "sources" / f"{gone}.html").exists()
+            assert not (out / "badges" / f"{gone}.svg").exists()
+        assert_same_as_cold(bench_content, out, tmp_path, templates=templates)
+
+
+def test_profile_switch_rebuilds_everything(tmp_path):
+    content = copy_content(MINIMAL, tmp_path / "content")
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(content, out, cache_dir=cache)
+    result = build(content, out, cache_dir=cache, profile="northwind")
+    assert result.mode == "cold"
+    assert_same_as_cold(content, out, tmp_path, profile="northwind")
+
+
+def test_a_tampered_output_is_rebuilt_whole(bench_content, tmp_path):
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    (out / "index.html").write_text("tampered", encoding="utf-8")
+    result = build(bench_content, out, cache_dir=cache)
+    assert result.mode == "cold"
+    assert_same_as_cold(bench_content, out, tmp_path)
+
+
+def test_an_error_in_an_incremental_build_keeps_the_output(bench_content, tmp_path):
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    before = tree(out)
+    path = bench_content / "sources" / "bench-000003.yaml"
+    path.write_text(path.read_text().replace("status: ", "status: purple #", 1), encoding="utf-8")
+    with pytest.raises(ContentError) as caught:
+        build(bench_content, out, cache_dir=cache)
+    assert any("bench-000003.yaml" in p.path for p in caught.value.problems)
+    assert tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "content", "site"]
+
+
+def test_a_new_ref_already_in_an_unchanged_page_is_caught(bench_content, tmp_path):
+    """The canaries changed, so the scan reads the unchanged pages again, not only the new ones."""
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    quiet = bench_content / "sources" / "bench-000001.yaml"
+    quiet.write_text(quiet.read_text().replace("(preview)", "(preview) see tt_5550001112_zz"), encoding="utf-8")
+    build(bench_content, out, cache_dir=cache)
+    before = tree(out)
+    doc = generate.source(2000)
+    doc["external_accounts"][0]["ref"] = "tt_5550001112_zz"
+    (bench_content / "sources" / "bench-002000.yaml").write_text(generate.dump(doc), encoding="utf-8")
+    with pytest.raises(pipeline.LeakError) as caught:
+        build(bench_content, out, cache_dir=cache)
+    assert any(leak.file == "sources/bench-000001.html" for leak in caught.value.leaks)
+    assert tree(out) == before
+
+
+def test_an_interrupted_incremental_write_is_finished_by_the_next_build(bench_content, tmp_path, monkeypatch):
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    path = bench_content / "sources" / "bench-000005.yaml"
+    path.write_text(path.read_text().replace("(preview)", "(preview, edited)"), encoding="utf-8")
+
+    def stop_after_the_plan(plan):
+        raise KeyboardInterrupt  # the process dies after writing the journal, before replacing
+
+    monkeypatch.setattr(engine, "_roll_forward", stop_after_the_plan)
+    with pytest.raises(KeyboardInterrupt):
+        build(bench_content, out, cache_dir=cache)
+    journal = tmp_path / ".site.journal.json"
+    assert journal.exists() and json.loads(journal.read_text())["replace"]
+    monkeypatch.undo()
+    build(bench_content, out, cache_dir=cache)  # finishes the plan, then builds
+    assert not journal.exists()
+    assert_same_as_cold(bench_content, out, tmp_path)
+
+
+def test_parallel_and_single_process_builds_are_identical(tmp_path):
+    content = generate.write_content(tmp_path / "content", engine.PARALLEL_FROM + 20)
+    build(content, tmp_path / "one", jobs=1)
+    build(content, tmp_path / "two", jobs=2)
+    assert tree(tmp_path / "one") == tree(tmp_path / "two")
+
+
+def test_no_progress_bar_in_pipes(bench_content, tmp_path):
+    result = CliRunner().invoke(cli, ["build", "--content", str(bench_content), "--out", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("built 36 sources")
+    assert "rendering" not in result.output
