@@ -65,6 +65,10 @@ def shown(path: Path, root: Path) -> str:
         text = str(Path(os.path.abspath(path)).relative_to(Path.cwd().resolve()))
     except ValueError:
         text = str(path)
+    return _printable(text)
+
+
+def _printable(text: str) -> str:
     return secrets.redact("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
 
 
@@ -265,9 +269,9 @@ def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Prob
 def _shown_fast(path: Path, cwd: Path) -> str:
     """shown() for a path whose folder is already known to be real: no syscalls per file."""
     try:
-        return secrets.redact(str(Path(os.path.abspath(path)).relative_to(cwd)))
+        return _printable(str(Path(os.path.abspath(path)).relative_to(cwd)))
     except ValueError:
-        return secrets.redact(str(path))
+        return _printable(str(path))
 
 
 def load_source(file: SourceFile, raw: bytes | None = None) -> tuple[LoadedSource | None, list[Problem]]:

@@ -79,10 +79,13 @@ class Staging:
             raise OutputError(f"two pages would be written to {relpath}: refusing to overwrite")
         self._seen.add(key)
         target = self.root.joinpath(*rel.parts)
-        if target.parent not in self._dirs:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(target.parent)
-        target.write_bytes(data)
+        try:  # a full disk or a quota is an error message, not a traceback (the staging folder goes)
+            if target.parent not in self._dirs:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._dirs.add(target.parent)
+            target.write_bytes(data)
+        except OSError as exc:
+            raise OutputError(f"{self.out}: cannot write {relpath}: {exc.strerror or exc}") from None
         self.files.append(rel.as_posix())
 
     def commit(self) -> None:

@@ -1,0 +1,1 @@
+"""The hostile-input suite (issue 3): every case is refused cleanly or renders harmless."""
