@@ -61,7 +61,7 @@ def bench(n: int, work: Path, hugo: bool) -> dict:
     edited.write_text(edited.read_text(encoding="utf-8").replace("Synthetic source", "Edited source"), encoding="utf-8")
     row["edit_s"], row["edit_mb"] = isolated(build)
     # The same edit, timed inside one warm process (what `serve` does on every save).
-    warm = [sys.executable, str(HERE / "warm_rebuild.py"), str(content), str(out), str(cache)]
+    warm = [sys.executable, str(HERE / "warm_rebuild.py"), str(content), str(out)]
     done = subprocess.run(warm, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         sys.exit(f"warm rebuild failed\n{done.stderr[-2000:]}")

@@ -1,6 +1,6 @@
 """Time one edit rebuilt inside a warm process, as `serve` does on every save.
 
-    python bench/warm_rebuild.py CONTENT OUT CACHE
+    python bench/warm_rebuild.py CONTENT OUT
 
 Builds once (taking the cache), edits one source, rebuilds, and prints the rebuild's seconds.
 """
@@ -10,9 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from healthsite import pipeline  # noqa: E402
+from healthsite import engine, pipeline  # noqa: E402
 
-content, out, cache = (Path(arg) for arg in sys.argv[1:4])
+content, out = (Path(arg) for arg in sys.argv[1:3])
+cache = engine.MEMORY  # as serve keeps it
 pipeline.build(content, out, cache_dir=cache)
 files = sorted((content / "sources").glob("*.yaml"))
 edited = files[len(files) // 3]

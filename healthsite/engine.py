@@ -163,9 +163,14 @@ def _head_key(content: Path, templates: Path, authorized: str) -> str:
     return h.hexdigest()
 
 
+MEMORY = Path(":memory:")  # a cache kept only in this process (serve): nothing is written
+
+
 def _load_cache(cache_dir: Path | None) -> CacheState | None:
     if cache_dir is None:
         return None
+    if cache_dir == MEMORY:
+        return _MEMORY.get(str(MEMORY), (0, None))[1]
     path = cache_dir / "state.pickle"
     memo = _MEMORY.get(str(path))
     try:
@@ -188,6 +193,9 @@ _MEMORY: dict[str, tuple[int, CacheState]] = {}
 def _save_cache(cache_dir: Path | None, state: CacheState) -> None:
     if cache_dir is None:
         return
+    if cache_dir == MEMORY:
+        _MEMORY[str(MEMORY)] = (0, state)
+        return
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / "state.pickle"
     fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".state-")
@@ -201,9 +209,10 @@ def _intact(out: Path, manifest: dict[str, tuple[str, int, int]]) -> bool:
     """The output is exactly what the cache says it wrote (size and time of every file)."""
     if not out.is_dir():
         return False
+    base = str(out) + os.sep
     for relpath, (_, size, mtime) in manifest.items():
         try:
-            stat = os.lstat(out / relpath)
+            stat = os.lstat(base + relpath)  # plain strings: pathlib cost more than the lstat
         except OSError:
             return False
         if stat.st_size != size or stat.st_mtime_ns != mtime:
@@ -241,7 +250,7 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
 
     with Staging(out, content) as stage:
         global _CTX
-        _CTX = _Context(catalog, authorized, shell, Renderer(templates), stage.root)
+        _CTX = _Context(catalog, authorized, shell, Renderer.for_folder(templates), stage.root)
         results: dict[str, SourceResult] = {}
         todo = []
         for file in files:
@@ -307,8 +316,9 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
             mode = "unchanged"
 
     manifest = {}
+    base = str(out) + os.sep
     for relpath, digest in outputs.items():
-        stat = os.lstat(out / relpath)
+        stat = os.lstat(base + relpath)
         manifest[relpath] = (digest, stat.st_size, stat.st_mtime_ns)
     _save_cache(cache_dir, CacheState(head_key, results, manifest, canary_key, str(out.resolve())))
     return EngineResult(site, warnings, len(outputs), sum(1 for p in outputs if p.endswith(".html")), mode,

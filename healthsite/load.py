@@ -69,7 +69,9 @@ def shown(path: Path, root: Path) -> str:
 
 
 def _printable(text: str) -> str:
-    return secrets.redact("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return secrets.redact(text)
 
 
 def _outside(path: Path, real_root: Path) -> bool:
@@ -234,12 +236,12 @@ def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Prob
         return [], problems, warnings
     by_slug: dict[str, str] = {}
     files: list[SourceFile] = []
-    cwd = Path.cwd().resolve()
+    shown_folder = shown(folder, root)  # each file's name in messages: this, "/", its name
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        path = folder / entry.name
-        name = _shown_fast(path, cwd)
         if entry.name.startswith("."):
             continue
+        path = Path(entry.path)
+        name = _printable(f"{shown_folder}/{entry.name}")
         if kind := secrets.find_token(entry.name):  # a slug ends up in page names, links and sources.json
             problems.append(Problem(name, 1, 1, f"file name looks like a {kind}: rename the file"))
             continue
@@ -264,14 +266,6 @@ def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Prob
         stat = entry.stat()
         files.append(SourceFile(slug, path, name, (stat.st_mtime_ns, stat.st_size)))
     return files, problems, warnings
-
-
-def _shown_fast(path: Path, cwd: Path) -> str:
-    """shown() for a path whose folder is already known to be real: no syscalls per file."""
-    try:
-        return _printable(str(Path(os.path.abspath(path)).relative_to(cwd)))
-    except ValueError:
-        return _printable(str(path))
 
 
 def load_source(file: SourceFile, raw: bytes | None = None) -> tuple[LoadedSource | None, list[Problem]]:

@@ -131,6 +131,9 @@ def _inline_style_hash(css: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
 
 
+_RENDERERS: dict[str, "Renderer"] = {}
+
+
 class Renderer:
     """One compiled environment, rendering a source's own files and the site-level files apart:
     a source's files depend only on the site shell (no other source), so they can be rendered in
@@ -139,6 +142,15 @@ class Renderer:
     def __init__(self, templates: Path = TEMPLATES):
         self.templates = Path(templates)
         self.env = make_environment(self.templates)
+
+    @classmethod
+    def for_folder(cls, templates: Path = TEMPLATES) -> "Renderer":
+        """One renderer per templates folder for the process: compiling the templates cost more
+        than a whole small build. Jinja reloads a template whose file changed (serve edits them)."""
+        key = str(Path(templates).resolve())
+        if key not in _RENDERERS:
+            _RENDERERS[key] = cls(templates)
+        return _RENDERERS[key]
 
     def source_files(self, shell: SiteView, source: SourceView) -> list[tuple[str, bytes]]:
         """sources/<slug>.html, history/<slug>.html (long histories) and badges/<slug>.svg."""
@@ -161,7 +173,7 @@ class Renderer:
             return str(row(source, "", shell.labels)).strip(), str(row(source, "../", shell.labels)).strip()
 
     def site_files(self, site: SiteView, json_entries: list[str],
-                   rows: dict[str, tuple[str, str]]) -> list[tuple[str, bytes]]:
+                   rows: dict[str, tuple[str, str]]) -> Iterator[tuple[str, bytes]]:
         """The dashboard and its filter pages (from each source's rows, as rows() made them),
         404, assets, sources.json (from each source's entry, as export_entry_text made it) and
         .nojekyll. Thousands of rows are only joined here, not rendered again."""
@@ -169,35 +181,37 @@ class Renderer:
             counts = Counter(s.status for s in site.sources)
             platform_counts = Counter(s.platform.id for s in site.sources)
             common = {"site": site, "labels": site.labels, "counts": counts, "platform_counts": platform_counts}
-            top = {slug: Markup(pair[0]) for slug, pair in rows.items()}
-            sub = {slug: Markup(pair[1]) for slug, pair in rows.items()}
+            def joined(shown: tuple[SourceView, ...], which: int) -> Markup:
+                # Rows are joined in Python: a template loop over thousands of them cost more
+                # than everything else on these pages.
+                return Markup("\n      ".join(rows[s.slug][which] for s in shown))
             index = self.env.get_template("index.html")
-            out = [("index.html", _encode(index.render(root="", rows=top, shown=site.sources, current=None,
-                                                       **common)))]
+            # One file at a time: with thousands of sources, these pages and sources.json are the
+            # largest things a build holds.
+            yield "index.html", _encode(index.render(root="", rows=joined(site.sources, 0), shown=site.sources,
+                                                     current=None, **common))
             # The filters, as plain pages: they work with no server and no script.
             for status in site.statuses:
                 shown = tuple(s for s in site.sources if s.status == status)
-                out.append((f"status/{status}.html", _encode(index.render(
-                    root="../", rows=sub, shown=shown, current=("status", status), **common))))
+                yield f"status/{status}.html", _encode(index.render(
+                    root="../", rows=joined(shown, 1), shown=shown, current=("status", status), **common))
             for platform in site.platforms:
                 shown = tuple(s for s in site.sources if s.platform.id == platform.id)
-                out.append((f"platform/{platform.id}.html", _encode(index.render(
-                    root="../", rows=sub, shown=shown, current=("platform", platform.id),
-                    current_platform=platform, **common))))
+                yield f"platform/{platform.id}.html", _encode(index.render(
+                    root="../", rows=joined(shown, 1), shown=shown, current=("platform", platform.id),
+                    current_platform=platform, **common))
             try:
                 css = (self.templates / "assets" / "style.css").read_text(encoding="utf-8")
             except OSError as exc:
                 raise RenderError(f"{self.templates}/assets/style.css: cannot read the stylesheet: "
                                   f"{exc.strerror or exc}") from None
-            out.append(("404.html", _page(self.env, "404.html", root="", inline_css=css,
-                                          css_hash=_inline_style_hash(css), **common)))
+            yield "404.html", _page(self.env, "404.html", root="", inline_css=css,
+                                    css_hash=_inline_style_hash(css), **common)
             for asset in sorted((self.templates / "assets").rglob("*")):
                 if asset.is_file():
-                    out.append(("assets/" + asset.relative_to(self.templates / "assets").as_posix(),
-                                asset.read_bytes()))
-            out.append(("sources.json", export_document(site, json_entries)))
-            out.append((".nojekyll", b""))
-            return out
+                    yield "assets/" + asset.relative_to(self.templates / "assets").as_posix(), asset.read_bytes()
+            yield "sources.json", export_document(site, json_entries)
+            yield ".nojekyll", b""
 
 
 class _render_errors:
@@ -223,7 +237,7 @@ def shell_of(site: SiteView) -> SiteView:
 def render_site(site: SiteView, templates: Path = TEMPLATES) -> Iterator[tuple[str, bytes]]:
     """Yield every output file as (relative path, bytes), in a fixed order: the whole site in one
     process (the engine renders the same files per source, in parallel and cached)."""
-    renderer = Renderer(templates)
+    renderer = Renderer.for_folder(templates)
     shell = shell_of(site)
     rows = {s.slug: renderer.rows(shell, s) for s in site.sources}
     yield from renderer.site_files(site, [export_entry_text(s) for s in site.sources], rows)

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
-from . import pipeline, render
+from . import engine, pipeline, render
 from .problems import ContentError, OutputError
 from .write import is_built_site
 
@@ -97,7 +97,9 @@ def rebuild(state: State, content_dir: Path, profile: str | None, templates: Pat
         state.building = True
     lines: list[str] = []
     try:
-        result = pipeline.build(content_dir, state.out, profile, False, templates)
+        # A build cache in memory: a save rebuilds only what changed, and nothing is written
+        # outside the output folder.
+        result = pipeline.build(content_dir, state.out, profile, False, templates, cache_dir=engine.MEMORY)
     except ContentError as exc:
         lines = [str(p) for p in exc.problems]
         errors = sum(1 for p in exc.problems if p.severity == "error")
