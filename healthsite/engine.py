@@ -19,6 +19,7 @@ import pickle
 import shutil
 import sys
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
@@ -52,6 +53,7 @@ class SourceResult:
     entry: str = ""  # authorized sources: its sources.json entry
     rows: tuple[str, str] = ("", "")  # authorized sources: its dashboard rows (index, filter pages)
     outputs: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of its files
+    leaks: list = field(default_factory=list)  # token shapes or active content in its files
 
 
 @dataclass
@@ -73,6 +75,24 @@ class EngineResult:
     rendered: int  # sources processed (not taken from the cache)
     written: int  # files written or replaced
     deleted: int
+
+
+class _Clock:
+    """Phase times on stderr when HEALTHSITE_TIMING is set (the benchmark's breakdown)."""
+
+    def __init__(self):
+        self.on = bool(os.environ.get("HEALTHSITE_TIMING"))
+        self.last = time.perf_counter()
+        self.phases: list[tuple[str, float]] = []
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases.append((name, now - self.last))
+        self.last = now
+
+    def report(self) -> None:
+        if self.on:
+            print("timing: " + ", ".join(f"{n} {s:.2f}s" for n, s in self.phases), file=sys.stderr)
 
 
 # ---- the per-source job ------------------------------------------------------------------------
@@ -124,6 +144,7 @@ def _resolved(file: SourceFile, digest: str, loaded: LoadedSource, ctx: _Context
         result.shown_text = "\n".join(resolving.shown_text(m) + [a.name for a in m.external_accounts
                                                                   if a.profile == ctx.authorized])
     for relpath, data in ctx.renderer.source_files(ctx.shell, view):
+        result.leaks += verify.shape_leaks(relpath, data)  # the bytes written just below
         if ctx.stage is not None:
             target = ctx.stage / relpath
             try:
@@ -139,9 +160,9 @@ def _resolved(file: SourceFile, digest: str, loaded: LoadedSource, ctx: _Context
     return result
 
 
-def _scan_chunk(args: tuple[Path, list[str]]) -> list[verify.Leak]:
-    folder, names = args
-    return verify.scan_tree(folder, _SCAN_CANARIES, names)
+def _scan_chunk(args: tuple[Path, list[str], bool]) -> list[verify.Leak]:
+    folder, names, shapes = args
+    return verify.scan_tree(folder, _SCAN_CANARIES, names, shapes)
 
 
 _SCAN_CANARIES: views.Canaries | None = None
@@ -248,6 +269,7 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
             and _intact(out, cache.manifest))
     previous = cache.results if warm else {}
 
+    clock = _Clock()
     with Staging(out, content) as stage:
         global _CTX
         _CTX = _Context(catalog, authorized, shell, Renderer.for_folder(templates), stage.root)
@@ -259,6 +281,7 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
                 results[file.slug] = old
             else:
                 todo.append(file)
+        clock("prepare")
         for result in _map(process, todo, jobs, progress):
             results[result.slug] = result
 
@@ -273,17 +296,21 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
         ordered = sorted((r for r in results.values() if r.summary is not None),
                          key=lambda r: (resolving.STATUS_ORDER.index(r.summary.status),
                                         r.summary.name.casefold(), r.slug))
+        clock(f"sources ({len(todo)})")
         site = resolving.site_view(head, catalog, authorized, tuple(r.summary for r in ordered))
         site_files = _CTX.renderer.site_files(site, [r.entry for r in ordered], {r.slug: r.rows for r in ordered})
         outputs: dict[str, str] = {}
         for r in ordered:
             outputs.update(r.outputs)
+        site_written = []
         for relpath, data in site_files:
             digest = _digest(data)
             outputs[relpath] = digest
             if not warm or cache.manifest.get(relpath, ("",))[0] != digest:
                 stage.put(relpath, data)
+                site_written.append((relpath, digest))
 
+        clock("site files")
         canaries = resolving.canaries_from(
             head, catalog, authorized,
             refs=(ref for r in results.values() for ref in r.refs),
@@ -298,11 +325,17 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
             changed, deleted = sorted(outputs), []
         # Scan what is new; everything again when the canaries changed (a new ref may already be
         # in an unchanged page).
-        staged = {p for p in changed}
-        to_scan = [(stage.root, sorted(staged))]
+        # Every source's own files had their shapes scanned as they were rendered; here the
+        # canaries over what is new (everything, when the canaries changed: a new ref may already
+        # be in an unchanged page), and the site-level files in full.
+        site_level = {relpath for relpath, _ in site_written}
+        fresh = sorted(p for p in changed if p not in site_level)
+        to_scan = [(stage.root, sorted(site_level), True), (stage.root, fresh, False)]
         if warm and canary_key != cache.canary_key:
-            to_scan.append((out, sorted(set(outputs) - staged)))
-        leaks = _scan(to_scan, canaries, jobs)
+            to_scan.append((out, sorted(set(outputs) - set(changed)), False))
+        clock("canaries")
+        leaks = [leak for r in results.values() for leak in r.leaks] + _scan(to_scan, canaries, jobs)
+        clock("scan")
         if leaks:
             raise LeakError(leaks)
 
@@ -320,7 +353,10 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
     for relpath, digest in outputs.items():
         stat = os.lstat(base + relpath)
         manifest[relpath] = (digest, stat.st_size, stat.st_mtime_ns)
+    clock("write")
     _save_cache(cache_dir, CacheState(head_key, results, manifest, canary_key, str(out.resolve())))
+    clock("cache")
+    clock.report()
     return EngineResult(site, warnings, len(outputs), sum(1 for p in outputs if p.endswith(".html")), mode,
                         len(todo), len(changed), len(deleted))
 
@@ -344,14 +380,17 @@ def _map(func, items: list, jobs: int | None, progress):
             yield item
 
 
-def _scan(groups: list[tuple[Path, list[str]]], canaries: views.Canaries, jobs: int | None) -> list[verify.Leak]:
+def _scan(groups: list[tuple[Path, list[str], bool]], canaries: views.Canaries, jobs: int | None) -> list[verify.Leak]:
     global _SCAN_CANARIES
     _SCAN_CANARIES = canaries
-    chunks = [(folder, names[i:i + 256]) for folder, names in groups for i in range(0, len(names), 256)]
-    total = sum(len(names) for _, names in groups)
+    total = sum(len(names) for _, names, _ in groups)
+    if total >= PARALLEL_FROM:
+        items = [(folder, names[i:i + 256], shapes) for folder, names, shapes in groups
+                 for i in range(0, len(names), 256)]
+    else:
+        items, jobs = [group for group in groups if group[1]], 1
     leaks: list[verify.Leak] = []
-    items = chunks if total >= PARALLEL_FROM else [(folder, names) for folder, names in groups]
-    for found in _map(_scan_chunk, items, jobs if total >= PARALLEL_FROM else 1, None):
+    for found in _map(_scan_chunk, items, jobs, None):
         leaks.extend(found)
     return leaks
 

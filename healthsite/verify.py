@@ -68,18 +68,18 @@ class Scanner:
         if not self.empty:
             self.automaton.make_automaton()
 
-    def scan_text(self, name: str, text: str) -> list[Leak]:
-        # The text as a browser shows it: an escaped ref (&#95; for _) is still the ref. Unescaping
-        # only rewrites entities, so whatever the raw text holds, the unescaped text holds too.
+    def scan_text(self, name: str, text: str, shapes: bool = True) -> list[Leak]:
+        """Canaries (and, with shapes, token shapes) in text as a browser shows it: an escaped
+        ref (&#95; for _) is still the ref. Unescaping only rewrites entities, so whatever the
+        raw text holds, the unescaped text holds too."""
         unescaped = html.unescape(text) if "&" in text else text
-        return sorted(set(self._scan(name, unescaped)), key=lambda leak: (leak.line, leak.kind))
+        found = self._canaries(name, unescaped)
+        if shapes:
+            found += _tokens(name, unescaped)
+        return sorted(set(found), key=lambda leak: (leak.line, leak.kind))
 
-    def _scan(self, name: str, text: str) -> list[Leak]:
+    def _canaries(self, name: str, text: str) -> list[Leak]:
         found: list[Leak] = []
-
-        def at(offset: int, kind: str) -> None:
-            found.append(Leak(name, text.count("\n", 0, offset) + 1, kind))
-
         if not self.empty:
             for end, (kind, size) in self.automaton.iter(text):
                 start = end - size + 1
@@ -87,17 +87,30 @@ class Scanner:
                         (start > 0 and text[start - 1] in _WORD_CHARS)
                         or (end + 1 < len(text) and text[end + 1] in _WORD_CHARS)):
                     continue
-                at(start, kind)
-        for offset, kind in secrets.find_tokens(text):
-            at(offset, f"a {kind}")
+                found.append(Leak(name, text.count("\n", 0, start) + 1, kind))
         return found
 
-    def scan_file(self, path: Path, name: str) -> list[Leak]:
+    def scan_file(self, path: Path, name: str, shapes: bool = True) -> list[Leak]:
         text = path.read_bytes().decode("utf-8", errors="replace")
-        leaks = self.scan_text(name, text)
-        if name.endswith((".html", ".svg")):  # an SVG opened on its own runs its scripts too
+        leaks = self.scan_text(name, text, shapes)
+        if shapes and name.endswith((".html", ".svg")):  # an SVG opened on its own runs its scripts too
             leaks.extend(active_content(name, text))
         return leaks
+
+
+def _tokens(name: str, text: str) -> list[Leak]:
+    return [Leak(name, text.count("\n", 0, offset) + 1, f"a {kind}") for offset, kind in secrets.find_tokens(text)]
+
+
+def shape_leaks(name: str, data: bytes) -> list[Leak]:
+    """What needs no canaries: token-shaped strings and active content, in the bytes about to be
+    written. The engine runs it on each source's files as they are rendered (in the worker), and
+    the canary scan (scan_tree with shapes=False) on the written files once every ref is known."""
+    text = data.decode("utf-8", errors="replace")
+    found = _tokens(name, html.unescape(text) if "&" in text else text)
+    if name.endswith((".html", ".svg")):
+        found += active_content(name, text)
+    return sorted(set(found), key=lambda leak: (leak.line, leak.kind))
 
 
 class _ActiveContent(HTMLParser):
@@ -132,12 +145,13 @@ def active_content(name: str, text: str) -> list[Leak]:
     return parser.found
 
 
-def scan_tree(folder: Path, canaries: Canaries, files: list[str] | None = None) -> list[Leak]:
-    """Scan every file under folder (or only the given relative paths)."""
+def scan_tree(folder: Path, canaries: Canaries, files: list[str] | None = None, shapes: bool = True) -> list[Leak]:
+    """Scan every file under folder (or only the given relative paths); with shapes=False only
+    for canaries (the files' shapes were scanned when they were rendered)."""
     scanner = Scanner(canaries)
     names = files if files is not None else sorted(
         p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     leaks: list[Leak] = []
     for name in names:
-        leaks.extend(scanner.scan_file(folder / name, name))
+        leaks.extend(scanner.scan_file(folder / name, name, shapes))
     return leaks
