@@ -25,6 +25,9 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _BaseLoader
 
 
+_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+
+
 class _Loader(_BaseLoader):
     """Remembers how plain scalars resolve: keys and enum values repeat across thousands of
     files, and the resolver's regexes were the largest cost of reading a file."""
@@ -32,16 +35,19 @@ class _Loader(_BaseLoader):
     _resolved: dict = {}
 
     def resolve(self, kind, value, implicit):
-        if kind is not yaml.ScalarNode or len(value) > 40:
-            return super().resolve(kind, value, implicit)
-        key = (value, implicit)
-        tag = self._resolved.get(key)
-        if tag is None:
-            tag = super().resolve(kind, value, implicit)
-            if len(self._resolved) > 100_000:
-                self._resolved.clear()
-            self._resolved[key] = tag
-        return tag
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:  # quoted or block text is a string: no regex needed
+                return _STR
+            if len(value) > 40:
+                return super().resolve(kind, value, implicit)
+            tag = self._resolved.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self._resolved) > 20_000:  # bounded: counts and ids rarely repeat
+                    self._resolved.clear()
+                self._resolved[value] = tag
+            return tag
+        return _SEQ if kind is yaml.SequenceNode else _MAP
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 100_000  # values after alias expansion: stops "billion laughs" documents
