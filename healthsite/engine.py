@@ -50,7 +50,7 @@ class SourceResult:
     foreign_names: tuple[str, ...] = ()  # names of another profile's source or accounts
     shown_text: str = ""  # authorized sources: the text their pages show
     summary: views.SourceView | None = None  # authorized sources: the view without its long parts
-    entry: str = ""  # authorized sources: its sources.json entry
+    entry: bytes = b""  # authorized sources: its sources.json entry (compressed)
     rows: tuple[str, str] = ("", "")  # authorized sources: its dashboard rows (index, filter pages)
     outputs: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of its files
     leaks: list = field(default_factory=list)  # token shapes or active content in its files
@@ -304,11 +304,18 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
             outputs.update(r.outputs)
         site_written = []
         for relpath, data in site_files:
-            digest = _digest(data)
+            if isinstance(data, bytes):
+                digest = _digest(data)
+                if not warm or cache.manifest.get(relpath, ("",))[0] != digest:
+                    stage.put(relpath, data)
+                    site_written.append((relpath, digest))
+            else:  # a large file in pieces: written as it comes, dropped again if unchanged
+                digest = stage.put_pieces(relpath, data)
+                if not warm or cache.manifest.get(relpath, ("",))[0] != digest:
+                    site_written.append((relpath, digest))
+                else:
+                    stage.drop(relpath)
             outputs[relpath] = digest
-            if not warm or cache.manifest.get(relpath, ("",))[0] != digest:
-                stage.put(relpath, data)
-                site_written.append((relpath, digest))
 
         clock("site files")
         canaries = resolving.canaries_from(

@@ -16,6 +16,7 @@ import base64
 import functools
 import hashlib
 import json
+import zlib
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -172,11 +173,11 @@ class Renderer:
             row = self.env.get_template("macros.html").module.source_row
             return str(row(source, "", shell.labels)).strip(), str(row(source, "../", shell.labels)).strip()
 
-    def site_files(self, site: SiteView, json_entries: list[str],
-                   rows: dict[str, tuple[str, str]]) -> Iterator[tuple[str, bytes]]:
+    def site_files(self, site: SiteView, json_entries: list[bytes],
+                   rows: dict[str, tuple[str, str]]) -> Iterator[tuple[str, bytes | Iterator[bytes]]]:
         """The dashboard and its filter pages (from each source's rows, as rows() made them),
-        404, assets, sources.json (from each source's entry, as export_entry_text made it) and
-        .nojekyll. Thousands of rows are only joined here, not rendered again."""
+        404, assets, sources.json (from each source's entry, as export_entry_text made it; in
+        pieces, an iterator of bytes) and .nojekyll. Thousands of rows are only joined here, not rendered again."""
         with _render_errors():
             counts = Counter(s.status for s in site.sources)
             platform_counts = Counter(s.platform.id for s in site.sources)
@@ -240,7 +241,8 @@ def render_site(site: SiteView, templates: Path = TEMPLATES) -> Iterator[tuple[s
     renderer = Renderer.for_folder(templates)
     shell = shell_of(site)
     rows = {s.slug: renderer.rows(shell, s) for s in site.sources}
-    yield from renderer.site_files(site, [export_entry_text(s) for s in site.sources], rows)
+    for relpath, data in renderer.site_files(site, [export_entry_text(s) for s in site.sources], rows):
+        yield relpath, data if isinstance(data, bytes) else b"".join(data)
     for source in site.sources:
         yield from renderer.source_files(shell, source)
 
@@ -434,16 +436,18 @@ def export_entry(s: SourceView) -> dict:
 _ENTRY_INDENT = "    "  # an entry sits two levels deep in the document: {"sources": [ ... ]}
 
 
-def export_entry_text(s: SourceView) -> str:
-    """export_entry as the text it has inside sources.json, so a cached source's entry is reused."""
+def export_entry_text(s: SourceView) -> bytes:
+    """export_entry as the text it has inside sources.json, compressed: a cached source's entry is
+    reused as it is, and thousands of them (with their sync histories) stay small in memory."""
     text = json.dumps(export_entry(s), ensure_ascii=False, indent=2)
-    return _ENTRY_INDENT + text.replace("\n", "\n" + _ENTRY_INDENT)
+    return zlib.compress((_ENTRY_INDENT + text.replace("\n", "\n" + _ENTRY_INDENT)).encode("utf-8"), 1)
 
 
-def export_document(site: SiteView, entries: list[str]) -> bytes:
-    """sources.json: the authorized profile's sources, masked, in a documented versioned format
-    (docs/export.md; schema/sources.schema.json). Keys are only ever added within a version.
-    The same bytes as json.dumps(doc, indent=2) of the whole document."""
+def export_document(site: SiteView, entries: list[bytes]) -> Iterator[bytes]:
+    """sources.json, in pieces: the authorized profile's sources, masked, in a documented
+    versioned format (docs/export.md; schema/sources.schema.json). Keys are only ever added
+    within a version. Joined, the same bytes as json.dumps(doc, indent=2) of the whole document;
+    streamed, because with thousands of sources it is the largest file of the site."""
     counts = Counter(s.status for s in site.sources)
     head = {
         "format": EXPORT_FORMAT,
@@ -454,11 +458,15 @@ def export_document(site: SiteView, entries: list[str]) -> bytes:
         "sources": [],
     }
     text = json.dumps(head, ensure_ascii=False, indent=2)
-    if entries:
-        assert text.endswith('"sources": []\n}')
-        text = text[: -len("[]\n}")] + "[\n" + ",\n".join(entries) + "\n  ]\n}"
-    return (text + "\n").encode("utf-8")
+    if not entries:
+        yield (text + "\n").encode("utf-8")
+        return
+    assert text.endswith('"sources": []\n}')
+    yield (text[: -len("[]\n}")] + "[\n").encode("utf-8")
+    for i, entry in enumerate(entries):
+        yield (b",\n" if i else b"") + zlib.decompress(entry)
+    yield b"\n  ]\n}\n"
 
 
 def export_json(site: SiteView) -> bytes:
-    return export_document(site, [export_entry_text(s) for s in site.sources])
+    return b"".join(export_document(site, [export_entry_text(s) for s in site.sources]))

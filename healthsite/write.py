@@ -8,6 +8,7 @@ staging folder, and to replace a folder that is not a site it built.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -70,7 +71,26 @@ class Staging:
     def __exit__(self, kind, value, tb) -> None:
         self.discard()
 
-    def put(self, relpath: str, data: bytes) -> None:
+    def put_pieces(self, relpath: str, pieces) -> str:
+        """Write a file from an iterator of bytes, never whole in memory; return its sha256."""
+        digest = hashlib.sha256()
+        target = self._claim(relpath)
+        try:
+            with target.open("wb") as handle:
+                for piece in pieces:
+                    digest.update(piece)
+                    handle.write(piece)
+        except OSError as exc:
+            raise OutputError(f"{self.out}: cannot write {relpath}: {exc.strerror or exc}") from None
+        return digest.hexdigest()
+
+    def drop(self, relpath: str) -> None:
+        """Take back a staged file (an incremental build found it unchanged)."""
+        (self.root / relpath).unlink()
+        self.files.remove(relpath)
+
+    def _claim(self, relpath: str) -> Path:
+        """The staged path for relpath, refused if outside the output or already written."""
         rel = PurePosixPath(relpath)
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
             raise OutputError(f"refusing to write {relpath!r}: outside the output folder")
@@ -79,14 +99,21 @@ class Staging:
             raise OutputError(f"two pages would be written to {relpath}: refusing to overwrite")
         self._seen.add(key)
         target = self.root.joinpath(*rel.parts)
-        try:  # a full disk or a quota is an error message, not a traceback (the staging folder goes)
+        try:
             if target.parent not in self._dirs:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._dirs.add(target.parent)
-            target.write_bytes(data)
         except OSError as exc:
             raise OutputError(f"{self.out}: cannot write {relpath}: {exc.strerror or exc}") from None
         self.files.append(rel.as_posix())
+        return target
+
+    def put(self, relpath: str, data: bytes) -> None:
+        target = self._claim(relpath)
+        try:  # a full disk or a quota is an error message, not a traceback (the staging folder goes)
+            target.write_bytes(data)
+        except OSError as exc:
+            raise OutputError(f"{self.out}: cannot write {relpath}: {exc.strerror or exc}") from None
 
     def commit(self) -> None:
         """Swap the staged folder in. The old output is moved aside, then removed."""
