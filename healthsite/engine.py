@@ -162,7 +162,18 @@ def _resolved(file: SourceFile, digest: str, loaded: LoadedSource, ctx: _Context
 
 def _scan_chunk(args: tuple[Path, list[str], bool]) -> list[verify.Leak]:
     folder, names, shapes = args
-    return verify.scan_tree(folder, _SCAN_CANARIES, names, shapes)
+    return verify.scan_tree(folder, _SCAN_CANARIES, names, shapes, scanner=_scanner())
+
+
+def _scanner() -> verify.Scanner:
+    """One automaton of the canaries per process (a worker scans many chunks)."""
+    global _SCANNER
+    if _SCANNER is None or _SCANNER[0] is not _SCAN_CANARIES:
+        _SCANNER = (_SCAN_CANARIES, verify.Scanner(_SCAN_CANARIES))
+    return _SCANNER[1]
+
+
+_SCANNER: tuple[views.Canaries, verify.Scanner] | None = None
 
 
 _SCAN_CANARIES: views.Canaries | None = None
@@ -368,11 +379,11 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
                         len(todo), len(changed), len(deleted))
 
 
-def _map(func, items: list, jobs: int | None, progress):
+def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PARALLEL_FROM):
     """func over items, over the cores when there are many; results in order. progress, if
     given, makes a context manager with update(n) for long runs (the command line's bar)."""
     workers = min(jobs or os.cpu_count() or 1, 8)
-    parallel = workers > 1 and len(items) >= PARALLEL_FROM
+    parallel = workers > 1 and len(items) >= parallel_from
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(progress(len(items))) if progress and len(items) >= PARALLEL_FROM else None
         if parallel:
@@ -397,7 +408,7 @@ def _scan(groups: list[tuple[Path, list[str], bool]], canaries: views.Canaries, 
     else:
         items, jobs = [group for group in groups if group[1]], 1
     leaks: list[verify.Leak] = []
-    for found in _map(_scan_chunk, items, jobs, None):
+    for found in _map(_scan_chunk, items, jobs, None, parallel_from=2):  # items are chunks of files
         leaks.extend(found)
     return leaks
 

@@ -6,6 +6,7 @@ Findings name the file and the kind of leak, never the leaked value.
 """
 from __future__ import annotations
 
+import codecs
 import html
 import re
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from .views import Canaries
 
 # Refs shorter than this are matched as whole words only: "1000" must not trip on a count.
 _SHORT_REF = 8
+_PIECE = 1 << 20  # files larger than this are scanned in pieces
+_OVERLAP = 8192  # characters each piece shares with the one before: longer than any ref or token
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _REF, _NAME = "a raw external account ref", "a name from another profile"
 # Active content: the site has none, so any of it in a page came from content through a template
@@ -91,11 +94,37 @@ class Scanner:
         return found
 
     def scan_file(self, path: Path, name: str, shapes: bool = True) -> list[Leak]:
+        if path.stat().st_size > _PIECE:
+            return self._scan_large(path, name, shapes)
         text = path.read_bytes().decode("utf-8", errors="replace")
         leaks = self.scan_text(name, text, shapes)
         if shapes and name.endswith((".html", ".svg")):  # an SVG opened on its own runs its scripts too
             leaks.extend(active_content(name, text))
         return leaks
+
+    def _scan_large(self, path: Path, name: str, shapes: bool) -> list[Leak]:
+        """A large file (the dashboard, sources.json of thousands of sources) in overlapping
+        pieces, so a scan never holds it whole: each piece is scanned with the end of the one
+        before, long enough for any ref, name or token to be seen whole in one of them."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        leaks: set[Leak] = set()
+        carry, line = "", 0  # the overlap, and the line its first character is on (0-based)
+        suspect = False
+        with path.open("rb") as handle:
+            while True:
+                data = handle.read(_PIECE)
+                text = carry + decoder.decode(data, final=not data)
+                for leak in self.scan_text(name, text, shapes):
+                    leaks.add(Leak(name, leak.line + line, leak.kind))
+                suspect = suspect or (shapes and name.endswith((".html", ".svg")) and _suspect(text))
+                if not data:
+                    break
+                carry = text[-_OVERLAP:]
+                line += text.count("\n", 0, len(text) - len(carry))
+        found = sorted(leaks, key=lambda leak: (leak.line, leak.kind))
+        if suspect:  # rare: parse the whole page to be sure
+            found += active_content(name, path.read_bytes().decode("utf-8", errors="replace"))
+        return found
 
 
 def _tokens(name: str, text: str) -> list[Leak]:
@@ -145,10 +174,12 @@ def active_content(name: str, text: str) -> list[Leak]:
     return parser.found
 
 
-def scan_tree(folder: Path, canaries: Canaries, files: list[str] | None = None, shapes: bool = True) -> list[Leak]:
+def scan_tree(folder: Path, canaries: Canaries, files: list[str] | None = None, shapes: bool = True,
+              scanner: Scanner | None = None) -> list[Leak]:
     """Scan every file under folder (or only the given relative paths); with shapes=False only
-    for canaries (the files' shapes were scanned when they were rendered)."""
-    scanner = Scanner(canaries)
+    for canaries (the files' shapes were scanned when they were rendered). scanner: one already
+    built for these canaries."""
+    scanner = scanner or Scanner(canaries)
     names = files if files is not None else sorted(
         p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     leaks: list[Leak] = []

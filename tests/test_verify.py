@@ -120,3 +120,23 @@ def test_templates_copy_without_the_leak_builds_the_same_site(content, tmp_path)
     build(content, b, templates=folder)
     assert tree_hash(a) == tree_hash(b)
     assert len(output_files(a)) >= 5
+
+
+def test_a_large_file_is_scanned_in_pieces_with_the_same_findings(tmp_path):
+    """sources.json of thousands of sources is read in overlapping pieces: a ref on the boundary
+    between two pieces, and the line numbers, come out as a whole-file scan gives them."""
+    from healthsite import verify, views
+    lines = [f"line {i} " + "x" * 30 for i in range(40000)]
+    lines[20000] = "here tt_7123456789_fr is"
+    lines[39999] = "and shpat_abcdef123456 end"
+    text = "\n".join(lines)
+    cut = verify._PIECE - 5
+    text = text[:cut] + " tt_5555555555_zz " + text[cut:]
+    path = tmp_path / "big.json"
+    path.write_text(text, encoding="utf-8")
+    assert path.stat().st_size > verify._PIECE
+    scanner = verify.Scanner(views.Canaries(frozenset({"tt_7123456789_fr", "tt_5555555555_zz"}), frozenset()))
+    pieces = scanner.scan_file(path, "big.json")
+    whole = scanner.scan_text("big.json", text)
+    assert [(leak.line, leak.kind) for leak in pieces] == [(leak.line, leak.kind) for leak in whole]
+    assert [leak.line for leak in pieces] == [20001, text[:text.index("tt_5555555555_zz")].count("\n") + 1, 40000]
