@@ -249,7 +249,7 @@ def render_site(site: SiteView, templates: Path = TEMPLATES) -> Iterator[tuple[s
 
 # ---- the sync-history chart -------------------------------------------------------------------
 SERIES = ("fetched", "processed", "failed")
-# Fallback fills, for a viewer without the stylesheet; dashboard.css sets the themed colours.
+# Fallback fills, for a viewer without the stylesheet; the stylesheet sets the themed colours.
 SERIES_FILL = {"fetched": "#2f6db5", "processed": "#2e7d4f", "failed": "#c0392b"}
 
 
