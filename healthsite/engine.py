@@ -27,9 +27,9 @@ from pathlib import Path
 
 from . import resolve as resolving
 from . import verify, views
-from .load import Head, LoadedSource, SourceFile, list_sources, load_head, load_source
+from .load import CATALOG_FILES, LoadedSource, SourceFile, list_sources, load_head, load_source
 from .problems import ContentError, OutputError, Problem
-from .render import Renderer, export_entry_text, shell_of
+from .render import Renderer, export_entry_text
 from .write import Staging, check_output_location
 
 CACHE_VERSION = 1
@@ -249,7 +249,8 @@ def _intact(out: Path, manifest: dict[str, tuple[str, int, int]]) -> bool:
             return False
         if stat.st_size != size or stat.st_mtime_ns != mtime:
             return False
-    return True
+    # and nothing more: a file dropped in by hand would survive an incremental build, not a cold one
+    return sum(len(files) for _, _, files in os.walk(out)) == len(manifest)
 
 
 def run(content: Path, out: Path, profile: str | None, strict: bool, templates: Path,
@@ -262,16 +263,12 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
     head = load_head(content)
     files, list_problems, list_warnings = list_sources(head.root)
     problems = head.problems + list_problems
-    if not (head.site is not None and len(head.catalog) == 5):
+    if not (head.site is not None and len(head.catalog) == len(CATALOG_FILES)):
         # Nothing to check the sources against: report what can be read, file by file.
         for file in files:
             problems += load_source(file)[1]
         raise ContentError(problems + head.warnings + list_warnings)
-    catalog = resolving.make_catalog(head, problems)
-    site_model = head.site.model
-    if site_model.profile not in catalog.profiles:
-        problems.append(head.site.doc.problem(("profile",), f"profile {site_model.profile!r} is not in catalog/profiles.yaml"))
-    authorized = profile or site_model.profile
+    catalog, authorized = resolving.resolve_head(head, problems, profile)
     shell = resolving.site_view(head, catalog, authorized, ())
     head_key = _head_key(head.root, templates, authorized)
 

@@ -60,11 +60,7 @@ def resolve(content: Content, profile: str | None = None) -> Resolved:
     problems: list[Problem] = list(content.problems)
     if not content.complete:  # nothing to check the sources against
         raise ContentError(problems + content.warnings)
-    catalog = make_catalog(content, problems)
-    site = content.site.model
-    if site.profile not in catalog.profiles:
-        problems.append(content.site.doc.problem(("profile",), f"profile {site.profile!r} is not in catalog/profiles.yaml"))
-    authorized = profile or site.profile
+    catalog, authorized = resolve_head(content, problems, profile)
 
     for source in content.sources:
         problems.extend(cross_check(source, catalog))
@@ -80,6 +76,15 @@ def resolve(content: Content, profile: str | None = None) -> Resolved:
     shown.sort(key=lambda v: (STATUS_ORDER.index(v.status), v.name.casefold(), v.slug))
     canaries = _canaries(content, authorized, catalog)
     return Resolved(site_view(content, catalog, authorized, tuple(shown)), canaries, warnings)
+
+
+def resolve_head(head, problems: list[Problem], profile: str | None) -> tuple[Catalog, str]:
+    """The catalog, indexed and checked, and the profile to build (site.yaml's unless given)."""
+    catalog = make_catalog(head, problems)
+    site = head.site.model
+    if site.profile not in catalog.profiles:
+        problems.append(head.site.doc.problem(("profile",), f"profile {site.profile!r} is not in catalog/profiles.yaml"))
+    return catalog, profile or site.profile
 
 
 def site_view(head, catalog: Catalog, authorized: str, shown: tuple[views.SourceView, ...]) -> views.SiteView:

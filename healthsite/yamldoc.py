@@ -265,7 +265,7 @@ def read(file: Path, shown: str, raw: bytes | None = None) -> tuple[YamlDoc | No
     except yaml.YAMLError as exc:
         return None, [Problem(shown, 1, 1, f"YAML error: {secrets.redact(str(exc))}"), *_loose_tokens(text, shown, set())]
     except RecursionError:
-        return None, [Problem(shown, 1, 1, f"nested too deeply to read")]
+        return None, [Problem(shown, 1, 1, "nested too deeply to read")]
     if root is None:
         return None, [Problem(shown, 1, 1, "file is empty"), *_loose_tokens(text, shown, set())]
     walk = _Walk(shown)

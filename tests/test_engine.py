@@ -202,3 +202,13 @@ def test_no_progress_bar_in_pipes(bench_content, tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("built 36 sources")
     assert "rendering" not in result.output
+
+
+def test_a_file_dropped_into_the_output_means_a_cold_build(bench_content, tmp_path):
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    (out / "stray.html").write_text("left here by hand", encoding="utf-8")
+    result = build(bench_content, out, cache_dir=cache)
+    assert result.mode == "cold"
+    assert not (out / "stray.html").exists()
+    assert_same_as_cold(bench_content, out, tmp_path)
