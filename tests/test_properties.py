@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from healthsite import render, secrets
+from healthsite import secrets
 from healthsite.cli import cli
 from healthsite.models import STATUSES
 
@@ -51,22 +51,6 @@ except ImportError:  # pragma: no cover
 SETTINGS = dict(derandomize=True, database=None, deadline=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much, HealthCheck.large_base_example])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_environment_per_templates_folder():
-    """Speed only: compiling the templates is most of a small build (see tests/hostile/conftest.py)."""
-    made, cache = render.make_environment, {}
-
-    def make_environment(templates=render.TEMPLATES):
-        key = str(Path(templates).resolve())
-        if key not in cache:
-            cache[key] = made(templates)
-        return cache[key]
-
-    render.make_environment = make_environment
-    yield
-    render.make_environment = made
 
 
 @pytest.fixture(scope="module")
