@@ -486,6 +486,3 @@ def export_document(site: SiteView, entries: list[bytes]) -> Iterator[bytes]:
         yield (b",\n" if i else b"") + zlib.decompress(entry)
     yield b"\n  ]\n}\n"
 
-
-def export_json(site: SiteView) -> bytes:
-    return b"".join(export_document(site, [export_entry_text(s) for s in site.sources]))

@@ -61,7 +61,6 @@ class Staging:
             self.root = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.building-", dir=parent))
         except OSError as exc:
             raise OutputError(f"{out}: cannot write next to the output folder: {exc.strerror or exc}") from None
-        self.files: list[str] = []
         self._seen: set[str] = set()
         self._dirs: set[Path] = {self.root}
 
@@ -87,7 +86,6 @@ class Staging:
     def drop(self, relpath: str) -> None:
         """Take back a staged file (an incremental build found it unchanged)."""
         (self.root / relpath).unlink()
-        self.files.remove(relpath)
 
     def _claim(self, relpath: str) -> Path:
         """The staged path for relpath, refused if outside the output or already written."""
@@ -105,7 +103,6 @@ class Staging:
                 self._dirs.add(target.parent)
         except OSError as exc:
             raise OutputError(f"{self.out}: cannot write {relpath}: {exc.strerror or exc}") from None
-        self.files.append(rel.as_posix())
         return target
 
     def put(self, relpath: str, data: bytes) -> None:
