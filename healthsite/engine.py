@@ -29,7 +29,8 @@ from . import resolve as resolving
 from . import verify, views
 from .load import CATALOG_FILES, LoadedSource, SourceFile, list_sources, load_head, load_source
 from .problems import ContentError, OutputError, Problem
-from .render import Renderer, export_entry_text
+from .render import Dashboard, Renderer, export_entry_text
+from .store import MEMORY, Store  # noqa: F401  (MEMORY: serve's in-process cache)
 from .write import Staging, check_output_location
 
 CACHE_VERSION = 1
@@ -49,7 +50,9 @@ class SourceResult:
     refs: tuple[str, ...] = ()
     foreign_names: tuple[str, ...] = ()  # names of another profile's source or accounts
     shown_text: str = ""  # authorized sources: the text their pages show
-    summary: views.SourceView | None = None  # authorized sources: the view without its long parts
+    summary: tuple[str, str] | None = None  # authorized sources: (status, platform id)
+    rank: int = 0  # authorized sources: the dashboard's order, severity then name
+    sort_name: str = ""
     entry: bytes = b""  # authorized sources: its sources.json entry (compressed)
     rows: tuple[str, str] = ("", "")  # authorized sources: its dashboard rows (index, filter pages)
     outputs: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of its files
@@ -57,17 +60,9 @@ class SourceResult:
 
 
 @dataclass
-class CacheState:
-    head_key: str
-    results: dict[str, SourceResult]
-    manifest: dict[str, tuple[str, int, int]]  # output relpath -> (sha256, size, mtime_ns)
-    canary_key: str
-    out: str
-
-
-@dataclass
 class EngineResult:
-    site: views.SiteView
+    site: views.SiteView  # the site's copy and counts (its sources are in the store, not here)
+    sources: int
     warnings: list[Problem]
     files: int
     pages: int
@@ -87,6 +82,9 @@ class _Clock:
 
     def __call__(self, name: str) -> None:
         now = time.perf_counter()
+        if self.on:  # and the peak memory so far, to see which phase grows it
+            import resource
+            name += f" [{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB]"
         self.phases.append((name, now - self.last))
         self.last = now
 
@@ -155,9 +153,24 @@ def _resolved(file: SourceFile, digest: str, loaded: LoadedSource, ctx: _Context
         result.outputs[relpath] = _digest(data)
     result.entry = export_entry_text(view)
     result.rows = ctx.renderer.rows(ctx.shell, view)
-    # The dashboard needs the status line of a source, not its history or actions.
-    result.summary = replace(view, actions=(), data_quality=(), runs=(), accounts=(), notes=None)
+    result.summary = (view.status, view.platform.id)
+    result.rank, result.sort_name = resolving.STATUS_ORDER.index(view.status), view.name.casefold()
     return result
+
+
+def _dashboard_parts(result: SourceResult) -> tuple:
+    """As Store.dashboard_parts reads them back."""
+    s = result.summary
+    return (int(s is not None), result.rank, result.sort_name, s and s[0], s and s[1], *result.rows, result.entry)
+
+
+def _canaries(store: Store, head, catalog, authorized: str) -> views.Canaries:
+    refs: list[str] = []
+    foreign: list[str] = []
+    for source_refs, names in store.canary_parts():
+        refs += source_refs
+        foreign += names
+    return resolving.canaries_from(head, catalog, authorized, refs, foreign, store.shown_texts())
 
 
 def _scan_chunk(args: tuple[Path, list[str], bool]) -> list[verify.Leak]:
@@ -195,69 +208,9 @@ def _head_key(content: Path, templates: Path, authorized: str) -> str:
     return h.hexdigest()
 
 
-MEMORY = Path(":memory:")  # a cache kept only in this process (serve): nothing is written
-
-
-def _load_cache(cache_dir: Path | None) -> CacheState | None:
-    if cache_dir is None:
-        return None
-    if cache_dir == MEMORY:
-        return _MEMORY.get(str(MEMORY), (0, None))[1]
-    path = cache_dir / "state.pickle"
-    memo = _MEMORY.get(str(path))
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        return None
-    if memo and memo[0] == stamp:  # a warm process (serve) keeps the cache in memory
-        return memo[1]
-    try:
-        with path.open("rb") as handle:
-            state = pickle.load(handle)  # our own file, beside the output; never content
-    except Exception:  # an unreadable or old cache is only a slower build
-        return None
-    return state if isinstance(state, CacheState) else None
-
-
-_MEMORY: dict[str, tuple[int, CacheState]] = {}
-
-
-def _save_cache(cache_dir: Path | None, state: CacheState) -> None:
-    if cache_dir is None:
-        return
-    if cache_dir == MEMORY:
-        _MEMORY[str(MEMORY)] = (0, state)
-        return
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / "state.pickle"
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".state-")
-    with os.fdopen(fd, "wb") as handle:
-        pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
-    _MEMORY[str(path)] = (path.stat().st_mtime_ns, state)
-
-
-def _intact(out: Path, manifest: dict[str, tuple[str, int, int]]) -> bool:
-    """The output is exactly what the cache says it wrote (size and time of every file)."""
-    if not out.is_dir():
-        return False
-    base = str(out) + os.sep
-    for relpath, (_, size, mtime) in manifest.items():
-        try:
-            stat = os.lstat(base + relpath)  # plain strings: pathlib cost more than the lstat
-        except OSError:
-            return False
-        if stat.st_size != size or stat.st_mtime_ns != mtime:
-            return False
-    # and nothing more: a file dropped in by hand would survive an incremental build, not a cold one
-    return sum(len(files) for _, _, files in os.walk(out)) == len(manifest)
-
-
 def run(content: Path, out: Path, profile: str | None, strict: bool, templates: Path,
         cache_dir: Path | None, jobs: int | None = None, progress=None) -> EngineResult:
     """Build content into out. Raise ContentError, LeakError (pipeline), RenderError, OutputError."""
-    from .pipeline import LeakError  # the error type the command line reports
-
     recover(out)
     check_output_location(out, content)
     head = load_head(content)
@@ -271,109 +224,126 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
     catalog, authorized = resolving.resolve_head(head, problems, profile)
     shell = resolving.site_view(head, catalog, authorized, ())
     head_key = _head_key(head.root, templates, authorized)
+    out_key = str(out.resolve())
 
-    cache = _load_cache(cache_dir)
-    warm = (cache is not None and cache.head_key == head_key and cache.out == str(out.resolve())
-            and _intact(out, cache.manifest))
-    previous = cache.results if warm else {}
+    store = Store.open(cache_dir)
+    try:
+        with store.transaction():
+            return _build(store, head, catalog, authorized, shell, head_key, out_key, files, problems,
+                          list_warnings, content, out, strict, templates, jobs, progress)
+    finally:
+        store.close()
+
+
+def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, files, problems,
+           list_warnings, content, out, strict, templates, jobs, progress) -> EngineResult:
+    from .pipeline import LeakError  # the error type the command line reports
 
     clock = _Clock()
+    warm = store.meta("head") == head_key and store.meta("out") == out_key and store.intact(out)
+    if not warm:
+        store.reset()
+    known = store.signatures()
+    todo = [file for file in files if known.get(file.slug) != file.signature]
+    gone = sorted(set(known) - {file.slug for file in files})
+    clock("prepare")
+
     with Staging(out, content) as stage:
         global _CTX
         _CTX = _Context(catalog, authorized, shell, Renderer.for_folder(templates), stage.root)
-        results: dict[str, SourceResult] = {}
-        todo = []
-        for file in files:
-            old = previous.get(file.slug)
-            if old is not None and old.signature == file.signature and not old.errors:
-                results[file.slug] = old
-            else:
-                todo.append(file)
-        clock("prepare")
+        leaks: list[verify.Leak] = []
+        changed: list[str] = []  # source files whose bytes are new (all of them, cold)
+        deleted: list[str] = []
+        site_dirty = not warm or bool(gone)  # do the dashboard, filters and sources.json change?
         for result in _map(process, todo, jobs, progress):
-            results[result.slug] = result
-
-        for result in results.values():
-            problems += result.errors
-        warnings = head.warnings + list_warnings + [w for r in results.values() for w in r.warnings]
+            if result.errors:
+                problems += result.errors
+            if problems:  # keep reading, for every error of every file; store nothing
+                continue
+            leaks += result.leaks
+            if warm:
+                site_dirty = site_dirty or store.dashboard_parts(result.slug) != _dashboard_parts(result)
+                old = store.files_of(result.slug)
+                new = {p: d for p, d in result.outputs.items() if old.get(p) != d}
+                deleted += [p for p in old if p not in result.outputs]
+                store.delete_files(p for p in old if p not in result.outputs)
+            else:
+                new = result.outputs
+            changed += new
+            store.set_files(result.slug, new)
+            store.put(result)
         if problems:
-            raise ContentError(problems + warnings)
+            raise ContentError(problems + head.warnings + list_warnings + store.warnings())
+        for slug in gone:
+            old = store.files_of(slug)
+            deleted += old
+            store.delete_files(old)
+        store.delete_sources(gone)
+        warnings = head.warnings + list_warnings + store.warnings()
         if strict and warnings:
             raise ContentError([w.as_error() for w in warnings])
-
-        ordered = sorted((r for r in results.values() if r.summary is not None),
-                         key=lambda r: (resolving.STATUS_ORDER.index(r.summary.status),
-                                        r.summary.name.casefold(), r.slug))
         clock(f"sources ({len(todo)})")
-        site = resolving.site_view(head, catalog, authorized, tuple(r.summary for r in ordered))
-        site_files = _CTX.renderer.site_files(site, [r.entry for r in ordered], {r.slug: r.rows for r in ordered})
-        outputs: dict[str, str] = {}
-        for r in ordered:
-            outputs.update(r.outputs)
-        site_written = []
-        for relpath, data in site_files:
-            if isinstance(data, bytes):
-                digest = _digest(data)
-                if not warm or cache.manifest.get(relpath, ("",))[0] != digest:
-                    stage.put(relpath, data)
-                    site_written.append((relpath, digest))
-            else:  # a large file in pieces: written as it comes, dropped again if unchanged
-                digest = stage.put_pieces(relpath, data)
-                if not warm or cache.manifest.get(relpath, ("",))[0] != digest:
-                    site_written.append((relpath, digest))
-                else:
-                    stage.drop(relpath)
-            outputs[relpath] = digest
 
+        total = store.count()
+        platform_counts = store.counts("platform")
+        site = resolving.site_view(head, catalog, authorized, (), used=set(platform_counts))
+        site_written: list[str] = []
+        if site_dirty:
+            dashboard = Dashboard(total, store.counts("status"), platform_counts, store.first_status(),
+                                  store.rows, store.entries)
+            old_site = store.files_of(None) if warm else {}
+            new_site: dict[str, str] = {}  # site-level files whose bytes are new
+            rendered: set[str] = set()
+            for relpath, data in _CTX.renderer.site_files(site, dashboard):
+                rendered.add(relpath)
+                if isinstance(data, bytes):
+                    digest = _digest(data)
+                    if old_site.get(relpath) != digest:
+                        stage.put(relpath, data)
+                else:  # a large file in pieces: written as it comes, dropped again if unchanged
+                    digest = stage.put_pieces(relpath, data)
+                    if old_site.get(relpath) == digest:
+                        stage.drop(relpath)
+                if old_site.get(relpath) != digest:
+                    site_written.append(relpath)
+                    new_site[relpath] = digest
+            gone_site = [p for p in old_site if p not in rendered]  # e.g. a platform no source uses now
+            deleted += gone_site
+            store.delete_files(gone_site)
+            store.set_files(None, new_site)
         clock("site files")
-        canaries = resolving.canaries_from(
-            head, catalog, authorized,
-            refs=(ref for r in results.values() for ref in r.refs),
-            foreign=(n for r in results.values() for n in r.foreign_names),
-            shown=(r.shown_text for r in ordered))
-        canary_key = _digest("\0".join(sorted(canaries.refs) + ["\1"] + sorted(canaries.foreign_names)).encode())
 
-        if warm:
-            changed = sorted(p for p, d in outputs.items() if cache.manifest.get(p, ("",))[0] != d)
-            deleted = sorted(set(cache.manifest) - set(outputs))
-        else:
-            changed, deleted = sorted(outputs), []
-        # Scan what is new; everything again when the canaries changed (a new ref may already be
-        # in an unchanged page).
+        canaries = _canaries(store, head, catalog, authorized)
+        canary_key = _digest("\0".join(sorted(canaries.refs) + ["\1"] + sorted(canaries.foreign_names)).encode())
         # Every source's own files had their shapes scanned as they were rendered; here the
         # canaries over what is new (everything, when the canaries changed: a new ref may already
         # be in an unchanged page), and the site-level files in full.
-        site_level = {relpath for relpath, _ in site_written}
-        fresh = sorted(p for p in changed if p not in site_level)
-        to_scan = [(stage.root, sorted(site_level), True), (stage.root, fresh, False)]
-        if warm and canary_key != cache.canary_key:
-            to_scan.append((out, sorted(set(outputs) - set(changed)), False))
+        to_scan = [(stage.root, sorted(site_written), True), (stage.root, sorted(changed), False)]
+        if warm and canary_key != store.meta("canaries"):
+            fresh = set(changed) | set(site_written)
+            to_scan.append((out, [p for p in store.paths() if p not in fresh], False))
         clock("canaries")
-        leaks = [leak for r in results.values() for leak in r.leaks] + _scan(to_scan, canaries, jobs)
+        leaks += _scan(to_scan, canaries, jobs)
         clock("scan")
         if leaks:
             raise LeakError(leaks)
 
+        written = sorted(changed) + site_written
         if not warm:
             stage.commit()
             mode = "cold"
-        elif changed or deleted:
-            apply_journal(stage, out, changed, deleted)
+        elif written or deleted:
+            apply_journal(stage, out, written, sorted(deleted))
             mode = "incremental"
         else:
             mode = "unchanged"
 
-    manifest = {}
-    base = str(out) + os.sep
-    for relpath, digest in outputs.items():
-        stat = os.lstat(base + relpath)
-        manifest[relpath] = (digest, stat.st_size, stat.st_mtime_ns)
+    store.stamp(out)
+    store.set_meta(head=head_key, out=out_key, canaries=canary_key)
+    files_count, pages = store.file_count()
     clock("write")
-    _save_cache(cache_dir, CacheState(head_key, results, manifest, canary_key, str(out.resolve())))
-    clock("cache")
     clock.report()
-    return EngineResult(site, warnings, len(outputs), sum(1 for p in outputs if p.endswith(".html")), mode,
-                        len(todo), len(changed), len(deleted))
+    return EngineResult(site, total, warnings, files_count, pages or 0, mode, len(todo), len(written), len(deleted))
 
 
 def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PARALLEL_FROM):

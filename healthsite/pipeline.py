@@ -53,7 +53,7 @@ def build(content_dir: Path, out_dir: Path, profile: str | None = None, strict: 
     return BuildResult(
         out=Path(out_dir),
         profile=result.site.profile_id,
-        sources=len(result.site.sources),
+        sources=result.sources,
         files=result.files,
         pages=result.pages,
         seconds=time.perf_counter() - started,

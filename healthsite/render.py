@@ -8,7 +8,7 @@ The output: index.html (the dashboard) and its filters as plain pages, status/<s
 platform/<id>.html; sources/<slug>.html (health pages, with the sync-history chart);
 history/<slug>.html (sources with more runs than a health page shows); badges/<slug>.svg;
 404.html; assets/; sources.json; .nojekyll. Every file goes to the write stage through
-render_site, so the leak scan reads every one of them, SVG and JSON included.
+the write stage, so the leak scan reads every one of them, SVG and JSON included.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import jinja2
 import markdown
@@ -173,34 +173,28 @@ class Renderer:
             row = self.env.get_template("macros.html").module.source_row
             return str(row(source, "", shell.labels)).strip(), str(row(source, "../", shell.labels)).strip()
 
-    def site_files(self, site: SiteView, json_entries: list[bytes],
-                   rows: dict[str, tuple[str, str]]) -> Iterator[tuple[str, bytes | Iterator[bytes]]]:
-        """The dashboard and its filter pages (from each source's rows, as rows() made them),
-        404, assets, sources.json (from each source's entry, as export_entry_text made it; in
-        pieces, an iterator of bytes) and .nojekyll. Thousands of rows are only joined here, not rendered again."""
+    def site_files(self, site: SiteView, dashboard: "Dashboard") -> Iterator[tuple[str, bytes | Iterator[bytes]]]:
+        """The dashboard and its filter pages, 404, assets, sources.json and .nojekyll. The
+        dashboard pages and sources.json come in pieces (an iterator of bytes): their rows and
+        entries are read from the dashboard one at a time, as rows() and export_entry_text made
+        them, and joined, never rendered again nor all held in memory."""
         with _render_errors():
-            counts = Counter(s.status for s in site.sources)
-            platform_counts = Counter(s.platform.id for s in site.sources)
-            common = {"site": site, "labels": site.labels, "counts": counts, "platform_counts": platform_counts}
-            def joined(shown: tuple[SourceView, ...], which: int) -> Markup:
-                # Rows are joined in Python: a template loop over thousands of them cost more
-                # than everything else on these pages.
-                return Markup("\n      ".join(rows[s.slug][which] for s in shown))
+            common = {"site": site, "labels": site.labels, "counts": dashboard.counts,
+                      "platform_counts": dashboard.platform_counts, "total": dashboard.total,
+                      "worst": dashboard.worst or "empty"}
             index = self.env.get_template("index.html")
-            # One file at a time: with thousands of sources, these pages and sources.json are the
-            # largest things a build holds.
-            yield "index.html", _encode(index.render(root="", rows=joined(site.sources, 0), shown=site.sources,
-                                                     current=None, **common))
+            yield "index.html", self._dashboard_page(index, dashboard, 0, None, None, root="", shown_count=dashboard.total,
+                                                     current=None, **common)
             # The filters, as plain pages: they work with no server and no script.
             for status in site.statuses:
-                shown = tuple(s for s in site.sources if s.status == status)
-                yield f"status/{status}.html", _encode(index.render(
-                    root="../", rows=joined(shown, 1), shown=shown, current=("status", status), **common))
+                yield f"status/{status}.html", self._dashboard_page(
+                    index, dashboard, 1, "status", status, root="../", shown_count=dashboard.counts.get(status, 0),
+                    current=("status", status), **common)
             for platform in site.platforms:
-                shown = tuple(s for s in site.sources if s.platform.id == platform.id)
-                yield f"platform/{platform.id}.html", _encode(index.render(
-                    root="../", rows=joined(shown, 1), shown=shown, current=("platform", platform.id),
-                    current_platform=platform, **common))
+                yield f"platform/{platform.id}.html", self._dashboard_page(
+                    index, dashboard, 1, "platform", platform.id, root="../",
+                    shown_count=dashboard.platform_counts.get(platform.id, 0), current=("platform", platform.id),
+                    current_platform=platform, **common)
             try:
                 css = (self.templates / "assets" / "style.css").read_text(encoding="utf-8")
             except OSError as exc:
@@ -211,8 +205,50 @@ class Renderer:
             for asset in sorted((self.templates / "assets").rglob("*")):
                 if asset.is_file():
                     yield "assets/" + asset.relative_to(self.templates / "assets").as_posix(), asset.read_bytes()
-            yield "sources.json", export_document(site, json_entries)
+            yield "sources.json", export_document(site, dashboard.counts, dashboard.entries())
             yield ".nojekyll", b""
+
+    def _dashboard_page(self, template: jinja2.Template, dashboard: "Dashboard", which: int,
+                        column: str | None, value: str | None, **context) -> Iterator[bytes]:
+        """A dashboard page in pieces: the template rendered once around a marker where the rows
+        go, then the rows streamed into their place."""
+        with _render_errors():
+            page = template.render(rows=Markup(_ROWS_MARK), **context)
+        before, marker, after = page.partition(_ROWS_MARK)
+        if not marker or _ROWS_MARK in after:  # a template that shows the rows twice, or not at all
+            rows = Markup("\n      ".join(dashboard.rows(which, column, value)))
+            with _render_errors():
+                yield _encode(template.render(rows=rows, **context))
+            return
+        yield _encode(before)
+        batch: list[str] = []
+        first = True
+        for row in dashboard.rows(which, column, value):
+            batch.append(row)
+            if len(batch) == 512:
+                yield _encode(("" if first else "\n      ") + "\n      ".join(batch))
+                batch, first = [], False
+        if batch:
+            yield _encode(("" if first else "\n      ") + "\n      ".join(batch))
+        yield _encode(after)
+
+
+# Where the rows go in a dashboard page: text no template or content writes (a NUL never reaches a page).
+_ROWS_MARK = "\0healthsite-dashboard-rows\0"
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What the site-level pages need of the sources, without holding them: counts, the worst
+    status, and the rows (rows(which, column, value): 0 the index's, 1 a filter page's, of the
+    sources whose column is value) and sources.json entries, read in the dashboard's order."""
+
+    total: int
+    counts: Counter
+    platform_counts: Counter
+    worst: str | None
+    rows: "Callable[[int, str | None, str | None], Iterable[str]]"
+    entries: "Callable[[], Iterable[bytes]]"
 
 
 class _render_errors:
@@ -228,23 +264,6 @@ class _render_errors:
             where = f"{exc.filename}:{exc.lineno}: " if getattr(exc, "lineno", None) else ""
             raise RenderError(f"{where}template error: {exc.message}") from None
         return False
-
-
-def shell_of(site: SiteView) -> SiteView:
-    """The site without its sources: all a source's own pages may depend on."""
-    return replace(site, sources=(), platforms=())
-
-
-def render_site(site: SiteView, templates: Path = TEMPLATES) -> Iterator[tuple[str, bytes]]:
-    """Yield every output file as (relative path, bytes), in a fixed order: the whole site in one
-    process (the engine renders the same files per source, in parallel and cached)."""
-    renderer = Renderer.for_folder(templates)
-    shell = shell_of(site)
-    rows = {s.slug: renderer.rows(shell, s) for s in site.sources}
-    for relpath, data in renderer.site_files(site, [export_entry_text(s) for s in site.sources], rows):
-        yield relpath, data if isinstance(data, bytes) else b"".join(data)
-    for source in site.sources:
-        yield from renderer.source_files(shell, source)
 
 
 # ---- the sync-history chart -------------------------------------------------------------------
@@ -452,22 +471,20 @@ def export_entry(s: SourceView) -> dict:
     }
 
 
-_ENTRY_INDENT = "    "  # an entry sits two levels deep in the document: {"sources": [ ... ]}
-
-
 def export_entry_text(s: SourceView) -> bytes:
-    """export_entry as the text it has inside sources.json, compressed: a cached source's entry is
-    reused as it is, and thousands of them (with their sync histories) stay small in memory."""
-    text = json.dumps(export_entry(s), ensure_ascii=False, indent=2)
-    return zlib.compress((_ENTRY_INDENT + text.replace("\n", "\n" + _ENTRY_INDENT)).encode("utf-8"), 1)
+    """export_entry as its line of sources.json, compressed: a cached source's entry is reused as
+    it is, and thousands of them (with their sync histories) stay small in memory. Compact, one
+    source a line: json's C encoder only runs without indent, and the file is 2.5x smaller."""
+    text = json.dumps(export_entry(s), ensure_ascii=False, separators=(",", ":"))
+    return zlib.compress(text.encode("utf-8"), 1)
 
 
-def export_document(site: SiteView, entries: list[bytes]) -> Iterator[bytes]:
+def export_document(site: SiteView, counts: Counter, entries: Iterable[bytes]) -> Iterator[bytes]:
     """sources.json, in pieces: the authorized profile's sources, masked, in a documented
     versioned format (docs/export.md; schema/sources.schema.json). Keys are only ever added
-    within a version. Joined, the same bytes as json.dumps(doc, indent=2) of the whole document;
-    streamed, because with thousands of sources it is the largest file of the site."""
-    counts = Counter(s.status for s in site.sources)
+    within a version. The head indented, then one source a line (a diff shows which source
+    changed); streamed, because with thousands of sources it is the largest file of the site.
+    entries: each source's export_entry_text, in the dashboard's order (any iterable)."""
     head = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -477,12 +494,10 @@ def export_document(site: SiteView, entries: list[bytes]) -> Iterator[bytes]:
         "sources": [],
     }
     text = json.dumps(head, ensure_ascii=False, indent=2)
-    if not entries:
-        yield (text + "\n").encode("utf-8")
-        return
     assert text.endswith('"sources": []\n}')
-    yield (text[: -len("[]\n}")] + "[\n").encode("utf-8")
-    for i, entry in enumerate(entries):
-        yield (b",\n" if i else b"") + zlib.decompress(entry)
-    yield b"\n  ]\n}\n"
+    first = True
+    for entry in entries:
+        yield ((text[: -len("[]\n}")] + "[\n").encode("utf-8") if first else b",\n") + zlib.decompress(entry)
+        first = False
+    yield (text + "\n").encode("utf-8") if first else b"\n  ]\n}\n"
 

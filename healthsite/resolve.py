@@ -6,6 +6,8 @@ warnings. Cross-file errors (unknown platform, profile, reason or action) are co
 """
 from __future__ import annotations
 
+import itertools
+
 from dataclasses import dataclass
 
 import ahocorasick
@@ -87,10 +89,12 @@ def resolve_head(head, problems: list[Problem], profile: str | None) -> tuple[Ca
     return catalog, profile or site.profile
 
 
-def site_view(head, catalog: Catalog, authorized: str, shown: tuple[views.SourceView, ...]) -> views.SiteView:
-    """The site for one profile: its sources (in severity order) and the site-wide copy."""
+def site_view(head, catalog: Catalog, authorized: str, shown: tuple[views.SourceView, ...],
+              used: set[str] | None = None) -> views.SiteView:
+    """The site for one profile: its sources (in severity order) and the site-wide copy. used:
+    the platform ids its sources use, when shown does not hold them (the engine's store does)."""
     site = head.site.model
-    used = {v.platform.id for v in shown}
+    used = {v.platform.id for v in shown} if used is None else used
     return views.SiteView(
         title=site.title,
         banner=site.banner,
@@ -272,6 +276,9 @@ def canaries_from(head, catalog: Catalog, authorized: str, refs, foreign, shown)
         for name in foreign:
             automaton.add_word(name, name)
         automaton.make_automaton()
-        text = "\n".join([*_site_copy(head, catalog, authorized), *shown])
-        foreign -= {name for _, name in automaton.iter(text)}
+        seen: set[str] = set()
+        # Piece by piece: thousands of sources' text is never joined in memory.
+        for text in itertools.chain(["\n".join(_site_copy(head, catalog, authorized))], shown):
+            seen.update(name for _, name in automaton.iter(text))
+        foreign -= seen
     return views.Canaries(frozenset(refs), frozenset(foreign))

@@ -124,20 +124,21 @@ class Labels:
     """Page copy from catalog/labels.yaml. A template asking for a label that is not there is a
     content error naming the label, not a blank on the page."""
 
-    __slots__ = ("_text",)
-
     def __init__(self, text: dict[str, str]):
-        self._text = dict(text)
+        # Plain attributes: a template looks labels up hundreds of times a page, and an instance
+        # attribute is the fast path of Jinja's getattr; __getattr__ only runs for a missing one.
+        self.__dict__.update(text)
 
     def __getattr__(self, key: str) -> str:
         if key.startswith("__"):
             raise AttributeError(key)
+        raise MissingLabel(key)
+
+    def __getitem__(self, key: str) -> str:
         try:
-            return self._text[key]
+            return self.__dict__[key]
         except KeyError:
             raise MissingLabel(key) from None
-
-    __getitem__ = __getattr__
 
 
 @dataclass(frozen=True)

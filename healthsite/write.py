@@ -37,7 +37,8 @@ def check_output_location(out: Path, content: Path) -> None:
 
 def is_built_site(folder: Path) -> bool:
     try:
-        head = (folder / SIGNATURE_FILE).read_text(encoding="utf-8", errors="replace")[:200]
+        with (folder / SIGNATURE_FILE).open("rb") as handle:  # only its head: the file can be large
+            head = handle.read(200).decode("utf-8", errors="replace")
     except OSError:
         return False
     return SIGNATURE in head and (folder / "index.html").is_file()

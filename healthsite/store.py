@@ -1,0 +1,240 @@
+"""The build store: every source's results, and what the output folder holds, in one SQLite file.
+
+The main process keeps none of it in memory: results go in as the workers hand them back, and the
+dashboard rows, the sources.json entries and the canaries are read back out in order, a row at a
+time, so a build's memory does not grow with the number of sources. With --cache the file stays
+(`<cache>/state.sqlite`) and the next build takes unchanged sources from it; without, it is a
+temporary file, removed at the end; serve keeps one in memory.
+
+A build runs in one transaction: if it fails, the store is as the last good build left it.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import sqlite3
+import tempfile
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .problems import Problem
+
+SCHEMA_VERSION = "2"
+MEMORY = Path(":memory:")  # a store kept only in this process (serve): nothing is written
+_SEP = "\0"  # between the refs or names of one source: none of them holds a NUL (YAML text cannot)
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS sources (
+    slug TEXT PRIMARY KEY,
+    size INTEGER, mtime INTEGER,      -- the file's signature when it was read
+    shown INTEGER,                    -- 1: the authorized profile's, on the site
+    rank INTEGER, sort_name TEXT,     -- the dashboard's order: severity, name, slug
+    status TEXT, platform TEXT,
+    refs TEXT, foreign_names TEXT,    -- NUL-separated: the canaries this source adds
+    shown_text TEXT,                  -- what its pages show (exempts a foreign name from the scan)
+    warnings BLOB,                    -- pickled list of Problem, or NULL
+    row0 TEXT, row1 TEXT,             -- its dashboard rows (index, filter pages)
+    entry BLOB                        -- its sources.json line, compressed
+);
+CREATE INDEX IF NOT EXISTS sources_order ON sources (shown, rank, sort_name, slug);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    slug TEXT,                        -- the source it belongs to; NULL: a site-level file
+    digest TEXT,                      -- sha256 of its bytes
+    size INTEGER, mtime INTEGER       -- as written into the output (NULL until it is)
+);
+CREATE INDEX IF NOT EXISTS files_slug ON files (slug);
+"""
+
+_MEMORY_CONNECTION: sqlite3.Connection | None = None
+
+
+class Store:
+    def __init__(self, connection: sqlite3.Connection, temporary: Path | None = None):
+        self.db = connection
+        self.temporary = temporary
+
+    # ---- opening and closing ----------------------------------------------------------------
+    @classmethod
+    def open(cls, cache_dir: Path | None) -> "Store":
+        global _MEMORY_CONNECTION
+        if cache_dir == MEMORY:
+            if _MEMORY_CONNECTION is None:
+                _MEMORY_CONNECTION = _connect(":memory:")
+            return cls(_MEMORY_CONNECTION)
+        if cache_dir is None:
+            fd, name = tempfile.mkstemp(prefix="healthsite-store-", suffix=".sqlite")
+            os.close(fd)
+            store = cls(_connect(name), Path(name))
+            store.db.execute("PRAGMA journal_mode=OFF")  # a throw-away file: no rollback journal needed
+            return store
+        path = Path(cache_dir) / "state.sqlite"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return cls(_connect(str(path)))
+        except sqlite3.DatabaseError:  # not a database, or one of an old layout: only a slower build
+            path.unlink(missing_ok=True)
+            return cls(_connect(str(path)))
+
+    def close(self) -> None:
+        if self.db is _MEMORY_CONNECTION:
+            return
+        self.db.close()
+        if self.temporary is not None:
+            self.temporary.unlink(missing_ok=True)
+
+    @contextmanager
+    def transaction(self):
+        self.db.execute("BEGIN")
+        try:
+            yield self
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # ---- what the last build was ------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, **values: str) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    def reset(self) -> None:
+        """Forget every source and file (a cold build)."""
+        self.db.execute("DELETE FROM sources")
+        self.db.execute("DELETE FROM files")
+
+    # ---- sources ----------------------------------------------------------------------------
+    def signatures(self) -> dict[str, tuple[int, int]]:
+        return {slug: (size, mtime) for slug, size, mtime in self.db.execute("SELECT slug, size, mtime FROM sources")}
+
+    def put(self, result) -> None:
+        """One source's results (engine.SourceResult), replacing what it had."""
+        s = result.summary
+        self.db.execute(
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (result.slug, result.signature[0], result.signature[1], int(s is not None),
+             result.rank, result.sort_name, s and s[0], s and s[1],
+             _SEP.join(result.refs), _SEP.join(result.foreign_names), result.shown_text,
+             pickle.dumps(result.warnings, protocol=pickle.HIGHEST_PROTOCOL) if result.warnings else None,
+             result.rows[0], result.rows[1], result.entry))
+
+    def dashboard_parts(self, slug: str) -> tuple | None:
+        """What a source puts on the site-level pages: if it is unchanged, so are they."""
+        return self.db.execute("SELECT shown, rank, sort_name, status, platform, row0, row1, entry "
+                               "FROM sources WHERE slug = ?", (slug,)).fetchone()
+
+    def delete_sources(self, slugs) -> None:
+        self.db.executemany("DELETE FROM sources WHERE slug = ?", ((s,) for s in slugs))
+
+    def warnings(self) -> list[Problem]:
+        out: list[Problem] = []
+        for (blob,) in self.db.execute("SELECT warnings FROM sources WHERE warnings IS NOT NULL ORDER BY slug"):
+            out.extend(pickle.loads(blob))  # our own file (or memory): never content
+        return out
+
+    def count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM sources WHERE shown = 1").fetchone()[0]
+
+    def counts(self, column: str) -> Counter:
+        assert column in ("status", "platform")
+        return Counter(dict(self.db.execute(f"SELECT {column}, count(*) FROM sources WHERE shown = 1 GROUP BY {column}")))
+
+    def first_status(self) -> str | None:
+        row = self.db.execute("SELECT status FROM sources WHERE shown = 1 ORDER BY rank, sort_name, slug LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def rows(self, which: int, column: str | None = None, value: str | None = None) -> Iterator[str]:
+        """The dashboard rows (0: the index's, 1: a filter page's), in the dashboard's order."""
+        field = ("row0", "row1")[which]
+        where = "" if column is None else f" AND {'status' if column == 'status' else 'platform'} = ?"
+        args = () if column is None else (value,)
+        for (row,) in self.db.execute(f"SELECT {field} FROM sources WHERE shown = 1{where} "
+                                      "ORDER BY rank, sort_name, slug", args):
+            yield row
+
+    def entries(self) -> Iterator[bytes]:
+        for (entry,) in self.db.execute("SELECT entry FROM sources WHERE shown = 1 ORDER BY rank, sort_name, slug"):
+            yield entry
+
+    def canary_parts(self) -> Iterator[tuple[list[str], list[str]]]:
+        """Every source's raw refs and the names it adds that another profile must not see."""
+        for refs, names in self.db.execute("SELECT refs, foreign_names FROM sources"):
+            yield (refs.split(_SEP) if refs else [], names.split(_SEP) if names else [])
+
+    def shown_texts(self) -> Iterator[str]:
+        for (text,) in self.db.execute("SELECT shown_text FROM sources WHERE shown = 1"):
+            yield text
+
+    # ---- files ------------------------------------------------------------------------------
+    def files_of(self, slug: str | None) -> dict[str, str]:
+        """path -> digest of a source's files (None: the site-level files)."""
+        query = "SELECT path, digest FROM files WHERE " + ("slug IS NULL" if slug is None else "slug = ?")
+        return dict(self.db.execute(query, () if slug is None else (slug,)))
+
+    def digest(self, path: str) -> str | None:
+        row = self.db.execute("SELECT digest FROM files WHERE path = ?", (path,)).fetchone()
+        return row[0] if row else None
+
+    def set_files(self, slug: str | None, files: dict[str, str]) -> None:
+        """Record files as written anew (their size and time are stamped after the write)."""
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, NULL, NULL)",
+                            ((path, slug, digest) for path, digest in files.items()))
+
+    def delete_files(self, paths) -> None:
+        self.db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
+
+    def paths(self, unstamped_only: bool = False) -> list[str]:
+        where = " WHERE size IS NULL" if unstamped_only else ""
+        return [p for (p,) in self.db.execute(f"SELECT path FROM files{where} ORDER BY path")]
+
+    def file_count(self) -> tuple[int, int]:
+        """(files, pages)."""
+        return self.db.execute("SELECT count(*), sum(path LIKE '%.html') FROM files").fetchone()
+
+    def stamp(self, out: Path) -> None:
+        """Record the size and time of every file written anew, as the output folder has them."""
+        base = str(out) + os.sep
+        stamps = []
+        for path in self.paths(unstamped_only=True):
+            stat = os.lstat(base + path)
+            stamps.append((stat.st_size, stat.st_mtime_ns, path))
+        self.db.executemany("UPDATE files SET size = ?, mtime = ? WHERE path = ?", stamps)
+
+    def intact(self, out: Path) -> bool:
+        """The output folder is exactly what the store says the last build wrote: the size and
+        time of every file, and nothing more (a file dropped in by hand would survive an
+        incremental build, not a cold one)."""
+        if not out.is_dir():
+            return False
+        base = str(out) + os.sep
+        total = 0
+        for path, size, mtime in self.db.execute("SELECT path, size, mtime FROM files"):
+            total += 1
+            try:
+                stat = os.lstat(base + path)  # plain strings: pathlib cost more than the lstat
+            except OSError:
+                return False
+            if stat.st_size != size or stat.st_mtime_ns != mtime:
+                return False
+        return total > 0 and sum(len(files) for _, _, files in os.walk(out)) == total
+
+
+def _connect(name: str) -> sqlite3.Connection:
+    db = sqlite3.connect(name, isolation_level=None)  # transactions are explicit (Store.transaction)
+    db.execute("PRAGMA synchronous=OFF")  # a lost cache is a slower build, never a wrong one
+    db.execute("PRAGMA temp_store=MEMORY")
+    version = None
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        version = row[0] if row else None
+    if version != SCHEMA_VERSION:
+        db.executescript("DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS files;")
+        db.executescript(_TABLES)
+        db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    return db
