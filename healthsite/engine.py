@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
+import jinja2
+
 from . import resolve as resolving
 from . import verify, views
 from .load import CATALOG_FILES, LoadedSource, SourceFile, list_sources, load_head, load_source
@@ -230,13 +232,26 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
     try:
         with store.transaction():
             return _build(store, head, catalog, authorized, shell, head_key, out_key, files, problems,
-                          list_warnings, content, out, strict, templates, jobs, progress)
+                          list_warnings, content, out, strict, _renderer(templates, cache_dir), jobs, progress)
     finally:
         store.close()
 
 
+def _renderer(templates: Path, cache_dir: Path | None) -> Renderer:
+    """The process's renderer for templates; with a cache folder, the compiled templates are kept
+    there too (Jinja checks each against its template's source), so a command-line rebuild does
+    not compile them again."""
+    renderer = Renderer.for_folder(templates)
+    renderer.env.bytecode_cache = None
+    if cache_dir is not None and cache_dir != MEMORY:
+        folder = Path(cache_dir) / "templates"
+        folder.mkdir(parents=True, exist_ok=True)
+        renderer.env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
+    return renderer
+
+
 def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, files, problems,
-           list_warnings, content, out, strict, templates, jobs, progress) -> EngineResult:
+           list_warnings, content, out, strict, renderer, jobs, progress) -> EngineResult:
     from .pipeline import LeakError  # the error type the command line reports
 
     clock = _Clock()
@@ -250,7 +265,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
 
     with Staging(out, content) as stage:
         global _CTX
-        _CTX = _Context(catalog, authorized, shell, Renderer.for_folder(templates), stage.root)
+        _CTX = _Context(catalog, authorized, shell, renderer, stage.root)
         leaks: list[verify.Leak] = []
         changed: list[str] = []  # source files whose bytes are new (all of them, cold)
         deleted: list[str] = []

@@ -214,12 +214,19 @@ def load_head(content_dir: Path) -> Head:
     return Head(root, site, catalog, problems, warnings)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceFile:
     slug: str
-    path: Path
+    folder: Path
+    name: str
     shown: str  # how messages name it
     signature: tuple[int, int]  # (mtime_ns, size): a cheap "unchanged?" before any hashing
+
+    @property
+    def path(self) -> Path:
+        # Made when the file is read: a Path for each of thousands of listed files cost more
+        # than listing them (a rebuild lists them all and reads one).
+        return self.folder / self.name
 
 
 def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Problem]]:
@@ -240,21 +247,20 @@ def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Prob
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.name.startswith("."):
             continue
-        path = Path(entry.path)
         name = _printable(f"{shown_folder}/{entry.name}")
         if kind := secrets.find_token(entry.name):  # a slug ends up in page names, links and sources.json
             problems.append(Problem(name, 1, 1, f"file name looks like a {kind}: rename the file"))
             continue
-        if path.suffix not in SOURCE_SUFFIXES:
+        slug, dot, suffix = entry.name.rpartition(".")
+        if not dot or "." + suffix not in SOURCE_SUFFIXES or not slug:
             warnings.append(Problem(name, 1, 1, "not a .yaml file: ignored", "warning"))
             continue
-        if entry.is_symlink() and _outside(path, real_root):
+        if entry.is_symlink() and _outside(Path(entry.path), real_root):
             problems.append(Problem(name, 1, 1, "links to a file outside the content folder: refused"))
             continue
         if not entry.is_file():
             problems.append(Problem(name, 1, 1, "not a regular file"))
             continue
-        slug = path.stem
         if not models.SLUG.match(slug):
             problems.append(Problem(name, 1, 1, f"file name {slug!r} is not a valid slug "
                                     "(lower-case letters, digits and '-', at most 64, starting with a letter or digit)"))
@@ -264,7 +270,7 @@ def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Prob
             continue
         by_slug[slug] = name
         stat = entry.stat()
-        files.append(SourceFile(slug, path, name, (stat.st_mtime_ns, stat.st_size)))
+        files.append(SourceFile(slug, folder, entry.name, name, (stat.st_mtime_ns, stat.st_size)))
     return files, problems, warnings
 
 
