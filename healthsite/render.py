@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import jinja2
+import jinja2.compiler
 import markdown
 import nh3
 from markupsafe import Markup, escape
@@ -63,8 +64,27 @@ def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _CodeGenerator(jinja2.compiler.CodeGenerator):
+    """Autoescaped output through _esc: markupsafe.escape's rules, as a plain string. A page writes
+    hundreds of values; making a Markup object for each was a third of its rendering time. The
+    text is the same, byte for byte (tests/test_render.py holds both to it)."""
+
+    def _output_child_pre(self, node, frame, finalize) -> None:
+        if frame.eval_ctx.autoescape and not frame.eval_ctx.volatile:
+            self.write("environment.escape_text(")
+            if finalize.src is not None:
+                self.write(finalize.src)
+        else:
+            super()._output_child_pre(node, frame, finalize)
+
+
+class _Environment(jinja2.Environment):
+    code_generator_class = _CodeGenerator
+    # escape_text: _esc, set below where it is defined
+
+
 def make_environment(templates: Path = TEMPLATES) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = _Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
         autoescape=True,  # every template, whatever its name
         undefined=jinja2.StrictUndefined,
@@ -74,7 +94,7 @@ def make_environment(templates: Path = TEMPLATES) -> jinja2.Environment:
     )
     # Chips and times as Python globals: the same markup the templates had as macros, several
     # times faster (they are called thousands of times a build). Status is always the text.
-    env.globals.update(chip=chip, status_badge=status_badge, when=when, yes_no=yes_no)
+    env.globals.update(chip=chip, status_badge=status_badge, when=when, yes_no=yes_no, run_rows=run_rows)
     env.filters["markdown"] = markdown_html
     env.filters["iso"] = _iso
     env.filters["utc"] = lambda value, fmt: value.strftime(fmt)
@@ -84,23 +104,74 @@ def make_environment(templates: Path = TEMPLATES) -> jinja2.Environment:
     return env
 
 
+def _esc(value: object) -> str:
+    """markupsafe.escape as a plain string: the same five characters escaped the same way, without
+    making a Markup object for each of the thousands of cells a build writes."""
+    if type(value) is str:
+        return _escape_inner(value)
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return _escape_inner(str(value))
+
+
+try:  # markupsafe's own C escaper, as markupsafe.escape calls it
+    from markupsafe import _escape_inner
+except ImportError:  # pragma: no cover - another markupsafe: the same rules in Python
+    def _escape_inner(text: str) -> str:
+        return (text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+                .replace("'", "&#39;").replace('"', "&#34;"))
+
+
+_Environment.escape_text = staticmethod(_esc)
+
+
 def chip(text: str, tone: str) -> Markup:
-    return Markup('<span class="chip chip--%s">%s</span>') % (str(tone).lower(), text)
+    return Markup(_chip(text, tone))
+
+
+def _chip(text: str, tone: str) -> str:
+    return f'<span class="chip chip--{_esc(str(tone).lower())}">{_esc(text)}</span>'
 
 
 def status_badge(status: str) -> Markup:
-    return Markup('<span class="badge badge--%s">%s</span>') % (status, status)
+    status = _esc(status)
+    return Markup(f'<span class="badge badge--{status}">{status}</span>')
 
 
 def when(value: datetime | None, labels: Labels) -> Markup:
     """A UTC time for people, with its machine-readable form; "never" (labels) when None."""
+    return Markup(_when(value, labels))
+
+
+def _when(value: datetime | None, labels: Labels) -> str:
     if not value:
-        return escape(labels.never)
-    return Markup('<time datetime="%s">%s</time>') % (_iso(value), value.strftime(labels.datetime_format))
+        return _esc(labels.never)
+    return f'<time datetime="{_esc(_iso(value))}">{_esc(value.strftime(labels.datetime_format))}</time>'
 
 
 def yes_no(value: bool, labels: Labels) -> str:
     return labels.yes if value else labels.no
+
+
+def run_rows(runs, labels: Labels, numbered: bool, total: int, started, timed) -> Markup:
+    """The body rows of a sync-history table (macros.html, runs_table): newest run first; with
+    numbered, a first column with the run's number in the whole history. The Started and Duration
+    cells only when the table has those columns (started, timed: truthy). Built here, not in a
+    template loop: a health page has up to ten rows and a history page hundreds."""
+    out = []
+    run_label = labels.chart_run
+    for i, r in enumerate(runs):
+        cells = [f'    <tr><th scope="row" class="num">{_esc(fill(run_label, n=total - i))}</th>' if numbered else "    <tr>",
+                 f'<td>{_chip(r.status, r.status)}</td><td class="num">{_esc(r.fetched)}</td>'
+                 f'<td class="num">{_esc(r.processed)}</td><td class="num">{_esc(r.failed)}</td>'
+                 f'<td>{_esc(r.api_version or "")}</td><td class="error">{_esc(r.error or "")}</td>']
+        if started:
+            cells.append(f"<td>{_when(r.started_at, labels) if r.started_at else ''}</td>")
+        if timed:
+            cells.append(f'<td class="num">{_esc(_duration(r.duration_s, labels)) if r.duration_s is not None else ""}</td>')
+        cells.append("</tr>\n")
+        out.append("".join(cells))
+    return Markup("".join(out))
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -110,11 +181,28 @@ def fill(template: str, **values: object) -> str:
     """Put values into a label's {name} placeholders. Only plain names are replaced (no attribute
     or index look-ups, unlike str.format), so a label cannot reach into the values it is given;
     an unknown placeholder is left as written."""
-    return _PLACEHOLDER.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
+    parts = _fill_parts(template)
+    if len(parts) == 1:
+        return template
+    out = [parts[0]]
+    for i in range(1, len(parts), 2):
+        name = parts[i]
+        out.append(str(values[name]) if name in values else "{" + name + "}")
+        out.append(parts[i + 1])
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=1024)  # a few dozen labels, filled thousands of times a build
+def _fill_parts(template: str) -> list[str]:
+    """text, name, text, name, ..., text"""
+    return _PLACEHOLDER.split(template)
 
 
 def _num(value: float) -> str:
     """A coordinate for SVG: at most two decimals, no trailing zeros, never '-0'."""
+    whole = int(value)
+    if value == whole:  # most coordinates: no formatting needed
+        return str(whole)
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
 
@@ -360,30 +448,30 @@ def sync_chart(runs: tuple[RunView, ...], total: int, labels: Labels, width: int
                             SERIES_FILL[series], fill(bar_label, run=name, series=series_names[series], value=value)))
         lines = ((run.started_at.strftime(date_format), run.started_at.strftime(time_format)) if run.started_at
                  else (name,))
-        groups.append(ChartGroup(number, run, _num(centre), tuple(bars), lines))
+        groups.append((number, run, _num(centre), tuple(bars), lines))
         desc.append(fill(run_desc, n=number, status=run.status, fetched=run.fetched, processed=run.processed,
                          failed=run.failed))
     values = (0, top_value // 2, top_value) if top_value >= 2 else (0, top_value)
     ticks = tuple((v, _num(bottom - plot_h * v / top_value), _num(bottom - plot_h * v / top_value + 4))
                   for v in values)
     label_y = (_num(bottom + 15), _num(bottom + 29), _num(bottom + 43))
-    groups = [replace(g, svg=_group_svg(g, label_y)) for g in groups]
+    groups = [ChartGroup(*g, svg=_group_svg(g[1].status, g[2], g[3], g[4], label_y)) for g in groups]
     return Chart(width, height, _num(left), _num(right), top, bottom, ticks, tuple(groups), first, total,
                  labels.chart_title, " ".join(desc), label_y)
 
 
-def _group_svg(g: ChartGroup, label_y: tuple[str, str, str]) -> Markup:
+def _group_svg(status: str, x: str, bars: tuple[Bar, ...], lines: tuple[str, ...], label_y: tuple[str, str, str]) -> Markup:
     """One run's bars and labels. The markup the chart macro wrote per bar, built here once per
     run: the chart was half of a health page's rendering time as a template loop."""
-    status = escape(g.run.status)
+    status = _esc(status)
     out = [f'<g class="chart-run chart-run--{status}">']
-    for b in g.bars:
-        out.append(f'<rect class="bar bar--{escape(b.series)}" {b.attrs} fill="{escape(b.fill)}">'
-                   f'<title>{escape(b.title)}</title></rect>')
-    for i, line in enumerate(g.lines):
-        out.append(f'<text class="chart-label" x="{g.x}" y="{label_y[i]}" text-anchor="middle" '
-                   f'font-size="{11 if i == 0 else 10}">{escape(line)}</text>')
-    out.append(f'<text class="chart-status" x="{g.x}" y="{label_y[2]}" text-anchor="middle" '
+    for b in bars:
+        out.append(f'<rect class="bar bar--{_esc(b.series)}" {b.attrs} fill="{_esc(b.fill)}">'
+                   f'<title>{_esc(b.title)}</title></rect>')
+    for i, line in enumerate(lines):
+        out.append(f'<text class="chart-label" x="{x}" y="{label_y[i]}" text-anchor="middle" '
+                   f'font-size="{11 if i == 0 else 10}">{_esc(line)}</text>')
+    out.append(f'<text class="chart-status" x="{x}" y="{label_y[2]}" text-anchor="middle" '
                f'font-size="10">{status}</text>')
     out.append("</g>")
     return Markup("\n".join(out) + "\n")
