@@ -3,6 +3,7 @@ edits, additions, deletions, catalog, site and template changes; the cache and t
 from __future__ import annotations
 
 import json
+import tempfile
 import random
 import shutil
 import sys
@@ -212,3 +213,61 @@ def test_a_file_dropped_into_the_output_means_a_cold_build(bench_content, tmp_pa
     assert result.mode == "cold"
     assert not (out / "stray.html").exists()
     assert_same_as_cold(bench_content, out, tmp_path)
+
+
+# ---- the store (SQLite): a failed build leaves it as it was; a broken one is only a slower build
+def test_a_failed_build_leaves_the_store_as_the_last_good_build_left_it(bench_content, tmp_path):
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    good = bench_content / "sources" / "bench-000004.yaml"
+    bad = bench_content / "sources" / "bench-000003.yaml"
+    good.write_text(good.read_text().replace("(preview)", "(preview, edited)"), encoding="utf-8")
+    original = bad.read_text()
+    bad.write_text(original.replace("status: ", "status: purple #", 1), encoding="utf-8")
+    with pytest.raises(ContentError):
+        build(bench_content, out, cache_dir=cache)  # bench-000004 was processed, then the build failed
+    bad.write_text(original, encoding="utf-8")
+    result = build(bench_content, out, cache_dir=cache)
+    # The edited source was not remembered as built: it is rendered (and written) now.
+    assert result.mode == "incremental" and result.rendered >= 1
+    assert "(preview, edited)" in (out / "sources" / "bench-000004.html").read_text()
+    assert_same_as_cold(bench_content, out, tmp_path)
+
+
+@pytest.mark.parametrize("damage", [b"not a database at all", b"SQLite format 3\x00" + b"\xff" * 200, None])
+def test_a_broken_or_old_cache_is_only_a_slower_build(bench_content, tmp_path, damage):
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    if damage is None:  # the cache of an older version: a pickle, not a database
+        (cache / "state.sqlite").unlink()
+        (cache / "state.pickle").write_bytes(b"\x80\x04K\x01.")
+    else:
+        (cache / "state.sqlite").write_bytes(damage)
+    result = build(bench_content, out, cache_dir=cache)
+    assert result.mode == "cold"
+    assert build(bench_content, out, cache_dir=cache).mode == "unchanged"
+    assert_same_as_cold(bench_content, out, tmp_path)
+
+
+def test_without_a_cache_nothing_is_left_behind(bench_content, tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    build(bench_content, tmp_path / "site")
+    assert list(scratch.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content", "site", "tmp"]
+
+
+def test_dashboard_rows_stream_into_a_template_that_shows_them_twice(bench_content, tmp_path):
+    """The rows are streamed into the one place a template puts them; a template that puts them
+    in two places still gets them in both."""
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    index = templates / "index.html"
+    index.write_text(index.read_text().replace("      {{ rows }}", "      {{ rows }}\n      {{ rows }}"), encoding="utf-8")
+    build(bench_content, tmp_path / "site", templates=templates)
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert page.count('<tr data-status="') == 2 * 36
+    failing = page.count('<tr data-status="failing"') // 2
+    filtered = (tmp_path / "site" / "status" / "failing.html").read_text()
+    assert failing > 0 and filtered.count('<tr data-status="') == filtered.count('<tr data-status="failing"') == 2 * failing
