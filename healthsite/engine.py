@@ -33,6 +33,7 @@ from .load import CATALOG_FILES, LoadedSource, SourceFile, list_sources, load_he
 from .problems import ContentError, OutputError, Problem
 from .render import Dashboard, Renderer, export_entry_text
 from .store import MEMORY, Store  # noqa: F401  (MEMORY: serve's in-process cache)
+from .store import texts as store_texts
 from .write import Staging, check_output_location
 
 CACHE_VERSION = 1
@@ -179,10 +180,13 @@ def _write(ctx: _Context, relpath: str, data: bytes) -> None:
 _MADE: set[tuple[str, str]] = set()  # (staging folder, sub-folder) made by this process
 
 
-def _dashboard_parts(result: SourceResult) -> tuple:
-    """As Store.dashboard_parts reads them back."""
+def _parts(result: SourceResult) -> tuple[tuple, tuple]:
+    """What a source puts on the site-level pages, and what it adds to the canaries, as
+    Store.previous reads them back: if neither changed, the site-level files and the canaries
+    need not be made again."""
     s = result.summary
-    return (int(s is not None), result.rank, result.sort_name, s and s[0], s and s[1], *result.rows, result.entry)
+    return ((int(s is not None), result.rank, result.sort_name, s and s[0], s and s[1], *result.rows, result.entry),
+            (*store_texts(result.refs, result.foreign_names), result.shown_text))
 
 
 def _canaries(store: Store, head, catalog, authorized: str) -> views.Canaries:
@@ -289,6 +293,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         changed: list[str] = []  # source files whose bytes are new (all of them, cold)
         deleted: list[str] = []
         site_dirty = not warm or bool(gone)  # do the dashboard, filters and sources.json change?
+        canaries_dirty = site_dirty  # do the canaries?
         for result in _map(process, todo, jobs, progress):
             if result.errors:
                 problems += result.errors
@@ -296,7 +301,9 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
                 continue
             leaks += result.leaks
             if warm:
-                site_dirty = site_dirty or store.dashboard_parts(result.slug) != _dashboard_parts(result)
+                before, now = store.previous(result.slug), _parts(result)
+                site_dirty = site_dirty or before is None or before[0] != now[0]
+                canaries_dirty = canaries_dirty or before is None or before[1] != now[1]
                 old = store.files_of(result.slug)
                 new = {p: d for p, d in result.outputs.items() if old.get(p) != d}
                 deleted += [p for p in old if p not in result.outputs]
@@ -347,7 +354,10 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             store.set_files(None, new_site)
         clock("site files")
 
-        canaries = _canaries(store, head, catalog, authorized)
+        canaries = None if canaries_dirty else store.canaries()
+        if canaries is None:
+            canaries = _canaries(store, head, catalog, authorized)
+            store.set_canaries(canaries)
         canary_key = _digest("\0".join(sorted(canaries.refs) + ["\1"] + sorted(canaries.foreign_names)).encode())
         # Every source's own files had their shapes scanned as they were rendered; here the
         # canaries over what is new (everything, when the canaries changed: a new ref may already

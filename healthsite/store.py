@@ -10,6 +10,7 @@ A build runs in one transaction: if it fails, the store is as the last good buil
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import sqlite3
@@ -20,10 +21,10 @@ from pathlib import Path
 from typing import Iterator
 
 from .problems import Problem
+from .views import Canaries
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 MEMORY = Path(":memory:")  # a store kept only in this process (serve): nothing is written
-_SEP = "\0"  # between the refs or names of one source: none of them holds a NUL (YAML text cannot)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS sources (
     shown INTEGER,                    -- 1: the authorized profile's, on the site
     rank INTEGER, sort_name TEXT,     -- the dashboard's order: severity, name, slug
     status TEXT, platform TEXT,
-    refs TEXT, foreign_names TEXT,    -- NUL-separated: the canaries this source adds
+    refs TEXT, foreign_names TEXT,    -- JSON lists: the canaries this source adds
     shown_text TEXT,                  -- what its pages show (exempts a foreign name from the scan)
     warnings BLOB,                    -- pickled list of Problem, or NULL
     row0 TEXT, row1 TEXT,             -- its dashboard rows (index, filter pages)
@@ -105,7 +106,8 @@ class Store:
         self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
 
     def reset(self) -> None:
-        """Forget every source and file (a cold build)."""
+        """Forget every source, file and canary (a cold build)."""
+        self.db.execute("DELETE FROM meta WHERE key IN ('canary_refs', 'canary_names')")
         self.db.execute("DELETE FROM sources")
         self.db.execute("DELETE FROM files")
 
@@ -120,14 +122,16 @@ class Store:
             "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (result.slug, result.signature[0], result.signature[1], int(s is not None),
              result.rank, result.sort_name, s and s[0], s and s[1],
-             _SEP.join(result.refs), _SEP.join(result.foreign_names), result.shown_text,
+             *texts(result.refs, result.foreign_names), result.shown_text,
              pickle.dumps(result.warnings, protocol=pickle.HIGHEST_PROTOCOL) if result.warnings else None,
              result.rows[0], result.rows[1], result.entry))
 
-    def dashboard_parts(self, slug: str) -> tuple | None:
-        """What a source puts on the site-level pages: if it is unchanged, so are they."""
-        return self.db.execute("SELECT shown, rank, sort_name, status, platform, row0, row1, entry "
-                               "FROM sources WHERE slug = ?", (slug,)).fetchone()
+    def previous(self, slug: str) -> tuple[tuple, tuple] | None:
+        """What the source put on the site-level pages, and what it added to the canaries (as
+        engine._parts makes them), when it was last built."""
+        row = self.db.execute("SELECT shown, rank, sort_name, status, platform, row0, row1, entry, "
+                              "refs, foreign_names, shown_text FROM sources WHERE slug = ?", (slug,)).fetchone()
+        return (row[:8], row[8:]) if row else None
 
     def delete_sources(self, slugs) -> None:
         self.db.executemany("DELETE FROM sources WHERE slug = ?", ((s,) for s in slugs))
@@ -165,7 +169,17 @@ class Store:
     def canary_parts(self) -> Iterator[tuple[list[str], list[str]]]:
         """Every source's raw refs and the names it adds that another profile must not see."""
         for refs, names in self.db.execute("SELECT refs, foreign_names FROM sources"):
-            yield (refs.split(_SEP) if refs else [], names.split(_SEP) if names else [])
+            yield json.loads(refs), json.loads(names)
+
+    def canaries(self) -> Canaries | None:
+        """The canaries as the last build made them (set_canaries)."""
+        refs, names = self.meta("canary_refs"), self.meta("canary_names")
+        if refs is None or names is None:
+            return None
+        return Canaries(frozenset(json.loads(refs)), frozenset(json.loads(names)))
+
+    def set_canaries(self, canaries: Canaries) -> None:
+        self.set_meta(canary_refs=json.dumps(sorted(canaries.refs)), canary_names=json.dumps(sorted(canaries.foreign_names)))
 
     def shown_texts(self) -> Iterator[str]:
         for (text,) in self.db.execute("SELECT shown_text FROM sources WHERE shown = 1"):
@@ -223,6 +237,11 @@ class Store:
             if stat.st_size != size or stat.st_mtime_ns != mtime:
                 return False
         return total > 0 and sum(len(files) for _, _, files in os.walk(out)) == total
+
+
+def texts(*lists) -> list[str]:
+    """Lists of strings as the store keeps them (JSON: a YAML string can hold any character)."""
+    return [json.dumps(list(items), ensure_ascii=False) for items in lists]
 
 
 def _connect(name: str) -> sqlite3.Connection:

@@ -271,3 +271,23 @@ def test_dashboard_rows_stream_into_a_template_that_shows_them_twice(bench_conte
     failing = page.count('<tr data-status="failing"') // 2
     filtered = (tmp_path / "site" / "status" / "failing.html").read_text()
     assert failing > 0 and filtered.count('<tr data-status="') == filtered.count('<tr data-status="failing"') == 2 * failing
+
+
+def test_a_changed_ref_of_an_unshown_source_is_looked_for_in_unchanged_pages(bench_content, tmp_path):
+    """Another profile's source changes nothing on the site, but its new ref is a new canary:
+    the unchanged pages are scanned for it (the canaries are not taken from the last build)."""
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    quiet = bench_content / "sources" / "bench-000001.yaml"
+    quiet.write_text(quiet.read_text().replace("(preview)", "(preview) see tt_5550009999_zz"), encoding="utf-8")
+    build(bench_content, out, cache_dir=cache)
+    before = tree(out)
+    foreign = next(p for p in sorted((bench_content / "sources").glob("*.yaml"))
+                   if "profile: northwind" in p.read_text())
+    doc = generate.source(int(foreign.stem.split("-")[1]))
+    assert doc["profile"] == "northwind"
+    doc["external_accounts"][0]["ref"] = "tt_5550009999_zz"
+    foreign.write_text(generate.dump(doc), encoding="utf-8")
+    with pytest.raises(pipeline.LeakError) as caught:
+        build(bench_content, out, cache_dir=cache)
+    assert any(leak.file == "sources/bench-000001.html" for leak in caught.value.leaks)
+    assert tree(out) == before
