@@ -195,7 +195,18 @@ def _canaries(store: Store, head, catalog, authorized: str) -> views.Canaries:
     for source_refs, names in store.canary_parts():
         refs += source_refs
         foreign += names
+    store.set_meta(foreign_names=json.dumps(sorted(set(foreign))))  # before the shown text exempts any
     return resolving.canaries_from(head, catalog, authorized, refs, foreign, store.shown_texts())
+
+
+def _names_in(store: Store, texts: list[str]) -> bool:
+    """Is any foreign name of the last build (canary or exempted) in one of texts?"""
+    if not texts:
+        return False
+    names = json.loads(store.meta("foreign_names") or "null")
+    if names is None:
+        return True
+    return resolving.any_name_in([n for n in names if len(n) >= resolving.FOREIGN_NAME_MIN], texts)
 
 
 def _scan_chunk(args: tuple[Path, list[str], bool]) -> list[verify.Leak]:
@@ -294,6 +305,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         deleted: list[str] = []
         site_dirty = not warm or bool(gone)  # do the dashboard, filters and sources.json change?
         canaries_dirty = site_dirty  # do the canaries?
+        shown_changed: list[str] = []  # the text before and after of sources whose shown text changed
         for result in _map(process, todo, jobs, progress):
             if result.errors:
                 problems += result.errors
@@ -303,7 +315,9 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             if warm:
                 before, now = store.previous(result.slug), _parts(result)
                 site_dirty = site_dirty or before is None or before[0] != now[0]
-                canaries_dirty = canaries_dirty or before is None or before[1] != now[1]
+                canaries_dirty = canaries_dirty or before is None or before[1][:2] != now[1][:2]
+                if before is not None and before[1][2] != now[1][2]:
+                    shown_changed += [before[1][2], now[1][2]]
                 old = store.files_of(result.slug)
                 new = {p: d for p, d in result.outputs.items() if old.get(p) != d}
                 deleted += [p for p in old if p not in result.outputs]
@@ -354,7 +368,9 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             store.set_files(None, new_site)
         clock("site files")
 
-        canaries = None if canaries_dirty else store.canaries()
+        # A changed shown text changes the canaries only if a foreign name is in it, before or after
+        # (a name the site shows anyway is no canary).
+        canaries = None if canaries_dirty or _names_in(store, shown_changed) else store.canaries()
         if canaries is None:
             canaries = _canaries(store, head, catalog, authorized)
             store.set_canaries(canaries)

@@ -22,7 +22,7 @@ from .problems import ContentError, Problem
 STATUS_ORDER = ("failing", "action_required", "degraded", "pending", "healthy", "disabled")
 assert set(STATUS_ORDER) == set(STATUSES)
 _BAD_RUNS = {"failed", "partial"}
-_FOREIGN_NAME_MIN = 6  # shorter names are too likely to appear in ordinary text to scan for
+FOREIGN_NAME_MIN = 6  # shorter names are too likely to appear in ordinary text to scan for
 
 
 @dataclass
@@ -266,10 +266,21 @@ def _canaries(content: Content, authorized: str, catalog: Catalog) -> views.Cana
     return canaries_from(content, catalog, authorized, refs, foreign, shown)
 
 
+def any_name_in(names: list[str], texts) -> bool:
+    """Does any of names occur in any of texts (one Aho-Corasick pass)?"""
+    if not names:
+        return False
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)
+    for name in names:
+        automaton.add_word(name)
+    automaton.make_automaton()
+    return any(next(automaton.iter(text), None) is not None for text in texts)
+
+
 def canaries_from(head, catalog: Catalog, authorized: str, refs, foreign, shown) -> views.Canaries:
     """Every raw ref, and the names of another profile that the authorized site does not show
     anyway (in its copy or its own sources' text): those are what the leak scan looks for."""
-    foreign = {n for n in foreign if len(n) >= _FOREIGN_NAME_MIN}
+    foreign = {n for n in foreign if len(n) >= FOREIGN_NAME_MIN}
     if foreign:
         # One Aho-Corasick pass over the shown text finds them however many there are.
         automaton = ahocorasick.Automaton()

@@ -14,7 +14,7 @@ import pytest
 from healthsite import engine, pipeline
 from healthsite.problems import ContentError
 
-from .conftest import REPO, TEMPLATES, build, copy_content, MINIMAL, cli, CliRunner
+from .conftest import FOREIGN_SOURCE, REPO, TEMPLATES, build, copy_content, MINIMAL, cli, CliRunner
 
 sys.path.insert(0, str(REPO / "bench"))
 import generate  # noqa: E402  (the benchmark's generator of valid, varied sources)
@@ -291,3 +291,19 @@ def test_a_changed_ref_of_an_unshown_source_is_looked_for_in_unchanged_pages(ben
         build(bench_content, out, cache_dir=cache)
     assert any(leak.file == "sources/bench-000001.html" for leak in caught.value.leaks)
     assert tree(out) == before
+
+
+def test_an_edit_that_shows_a_foreign_name_is_no_leak_in_an_incremental_build(tmp_path):
+    """A name the site shows anyway is no canary: an edit that puts another profile's source name
+    in an authorized source's text changes the canaries, and the incremental build knows it."""
+    content = copy_content(MINIMAL, tmp_path / "content")
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(content, out, cache_dir=cache)
+    mine = content / "sources" / "shopify-eu.yaml"
+    text = mine.read_text()
+    assert "\ncontext:" in text
+    mine.write_text(text.replace("\ncontext: ", f"\ncontext: Compare with {FOREIGN_SOURCE[1]}. ", 1), encoding="utf-8")
+    result = build(content, out, cache_dir=cache)
+    assert result.mode == "incremental"
+    assert FOREIGN_SOURCE[1] in (out / "sources" / "shopify-eu.html").read_text()
+    assert_same_as_cold(content, out, tmp_path)
