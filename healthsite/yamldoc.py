@@ -5,7 +5,9 @@ dicts, lists and scalars. The walk is where the unsafe parts of YAML are refused
 is not a plain YAML type (`!!python/...`, custom tags), duplicate keys, non-text keys, recursive
 aliases and alias bombs. It also scans every key and value for credentials, so a secret is
 reported with its line before anything is validated. Nothing is positioned on the happy path:
-the node tree is kept and only walked again to place a problem.
+the node tree is kept and only walked again to place a problem. A file with no token-shaped
+text is first read by a leaner walk that accepts only what the full walk would accept without a
+word; at anything else it hands the file to the full walk, which then reports as always.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 
 _STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+_INT = "tag:yaml.org,2002:int"
+_ignore_two = slice  # takes two arguments of any kind and does nothing else
 
 
 class _Loader(_BaseLoader):
@@ -34,20 +38,34 @@ class _Loader(_BaseLoader):
 
     _resolved: dict = {}
 
-    def resolve(self, kind, value, implicit):
-        if kind is yaml.ScalarNode:
-            if not implicit[0]:  # quoted or block text is a string: no regex needed
-                return _STR
-            if len(value) > 40:
-                return super().resolve(kind, value, implicit)
-            tag = self._resolved.get(value)
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)
-                if len(self._resolved) > 20_000:  # bounded: counts and ids rarely repeat
-                    self._resolved.clear()
-                self._resolved[value] = tag
+    def __init__(self, stream):
+        super().__init__(stream)
+        # The composer calls these around every node, for path resolvers; a safe loader has none
+        # (BaseResolver's own methods return at once then). Builtins cost less than that call.
+        self.descend_resolver, self.ascend_resolver = _ignore_two, tuple
+
+    def resolve(self, kind, value, implicit, _get=_resolved.get):
+        if value is None:  # a collection (a scalar's value is text): no tag given means the plain type
+            return _SEQ if kind is yaml.SequenceNode else _MAP
+        if not implicit[0]:  # quoted or block text is a string: no regex needed
+            return _STR
+        tag = _get(value)
+        if tag is not None:
             return tag
-        return _SEQ if kind is yaml.SequenceNode else _MAP
+        # The resolver only tries the patterns registered for the text's first character: with
+        # none (names, refs, most prose), it is text.
+        firsts = self.yaml_implicit_resolvers
+        if value[:1] not in firsts and None not in firsts:
+            return _STR
+        # Plain decimal digits: the float patterns all need a '.', the int one takes them.
+        if value.isdigit() and value.isascii() and (value[0] != "0" or len(value) == 1):
+            return _INT
+        tag = super().resolve(kind, value, implicit)  # depends on the text alone: kept
+        if len(value) <= 40:  # long text is rarely repeated
+            if len(self._resolved) > 20_000:  # bounded: counts and ids rarely repeat
+                self._resolved.clear()
+            self._resolved[value] = tag
+        return tag
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 100_000  # values after alias expansion: stops "billion laughs" documents
@@ -188,6 +206,93 @@ class _Walk:
 _credential_key = functools.lru_cache(maxsize=4096)(secrets.is_credential_key)  # keys repeat across files
 
 
+class _Slow(Exception):
+    """The fast walk met something only the full walk handles: take that instead."""
+
+
+_SCALAR_NODE, _SEQ_NODE, _MAP_NODE = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
+_FLOAT, _BOOL, _NULL, _TIMESTAMP = _T + "float", _T + "bool", _T + "null", _T + "timestamp"
+_BOOLS = yaml.constructor.SafeConstructor.bool_values
+
+
+def _plain(root: yaml.Node) -> Any:
+    """The data _Walk would read from root, for a tree in which it would find no problem at all
+    (with token checks off); raises _Slow at anything else, so the full walk then reads the file
+    from the start and reports as always. It refuses nothing itself: every tag it does not know,
+    every key that is not plain text, a duplicate key, a credential key with a value, a value it
+    cannot convert, too deep a tree or too many values all hand over to the full walk. One call
+    per mapping or list, not per value, and nothing kept for messages: most files are clean."""
+    scalar = _scalar
+    count = 1  # values read, as _Walk counts them: the root and every item and mapping value
+
+    def walk(node: yaml.Node, depth: int) -> Any:
+        nonlocal count
+        kind = type(node)
+        if kind is _MAP_NODE:
+            if node.tag != _MAP:
+                raise _Slow
+            pairs = node.value
+            count += len(pairs)
+            if count > MAX_NODES or depth >= MAX_DEPTH:
+                raise _Slow
+            out: dict = {}
+            for key_node, item in pairs:
+                if type(key_node) is not _SCALAR_NODE or key_node.tag != _STR:
+                    raise _Slow
+                key = key_node.value
+                if key in out or (_credential_key(key) and not _empty(item)):
+                    raise _Slow
+                if type(item) is not _SCALAR_NODE:
+                    out[key] = walk(item, depth + 1)
+                elif item.tag == _STR:  # most values: no call at all
+                    out[key] = item.value
+                else:
+                    out[key] = scalar(item)
+            return out
+        if kind is _SEQ_NODE:
+            if node.tag != _SEQ:
+                raise _Slow
+            items = node.value
+            count += len(items)
+            if count > MAX_NODES or depth >= MAX_DEPTH:
+                raise _Slow
+            return [(item.value if item.tag == _STR else scalar(item)) if type(item) is _SCALAR_NODE
+                    else walk(item, depth + 1) for item in items]
+        if kind is _SCALAR_NODE:
+            return scalar(node)
+        raise _Slow
+
+    return walk(root, 0)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    """A scalar's value as _Walk.scalar reads it when it finds no problem; raises _Slow otherwise."""
+    tag, text = node.tag, node.value
+    if tag == _STR or tag == _TIMESTAMP:  # timestamps stay text, as in _Walk.scalar
+        return text
+    if tag == _INT:
+        if len(text) < 19 and text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1):
+            return int(text)  # what construct_yaml_int does with plain decimal digits (never too long here)
+        return _converted(_constructor.construct_yaml_int, node)
+    if tag == _BOOL:
+        value = _BOOLS.get(text.lower())  # construct_yaml_bool's own table
+        if value is None:
+            raise _Slow
+        return value
+    if tag == _NULL:
+        return None
+    if tag == _FLOAT:
+        return _converted(_constructor.construct_yaml_float, node)
+    raise _Slow
+
+
+def _converted(construct, node: yaml.ScalarNode) -> Any:
+    try:
+        return construct(node)
+    except (ValueError, KeyError, yaml.YAMLError):  # _Walk.scalar reports it
+        raise _Slow from None
+
+
 def _bad_tag(tag: str) -> str:
     return f"unsupported YAML tag {secrets.redact(tag)!r}: only plain YAML types are allowed"
 
@@ -268,11 +373,17 @@ def read(file: Path, shown: str, raw: bytes | None = None) -> tuple[YamlDoc | No
         return None, [Problem(shown, 1, 1, "nested too deeply to read")]
     if root is None:
         return None, [Problem(shown, 1, 1, "file is empty"), *_loose_tokens(text, shown, set())]
-    walk = _Walk(shown)
     # Scalars are only checked one by one when the file has a token-shaped string somewhere, or
     # a backslash (an escape can spell a token the raw text does not show): most files have
     # neither, and one pass over the text is far cheaper than one per value.
-    walk.tokens = "\\" in text or bool(secrets.find_tokens(text))
+    tokens = "\\" in text or bool(secrets.find_tokens(text))
+    if not tokens:
+        try:
+            return YamlDoc(shown, _plain(root), root), []  # no problem found, no token in the text
+        except _Slow:
+            pass
+    walk = _Walk(shown)
+    walk.tokens = tokens
     try:
         data = walk.value(root)
     except _Stop as stop:
