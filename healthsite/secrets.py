@@ -56,6 +56,47 @@ def _automaton() -> ahocorasick.Automaton:
 _PREFIXES = _automaton()
 
 
+# The same prefixes for a cheaper first look at bytes (the rendered pages): a page holds a token
+# only if it holds a prefix at a word start, so a page without one need not be decoded or run
+# through the automaton (the slowest step of the scan). One regex per anchor, a byte of the prefix
+# that is rare in pages, so the regex engine's literal search runs ahead to it and only then looks
+# behind it at the prefix; a quick look at the bytes just before comes first. Built from
+# TOKEN_RULES, so a new rule is covered without further change.
+_ANCHOR_ORDER = b"J_AG.-"  # rarest first; a prefix with none of these is anchored on its first byte
+_NOT_WORD_BEFORE = rb"(?<![A-Za-z0-9_\-]"  # + the whole prefix + ")": the prefix starts a word
+
+
+def _anchored() -> tuple[tuple[bytes, re.Pattern[bytes]], ...]:
+    groups: dict[bytes, list[tuple[bytes, bytes]]] = {}
+    for _, prefixes, _ in TOKEN_RULES:
+        for text in prefixes:
+            prefix = text.encode("ascii")
+            order = _ANCHOR_ORDER + prefix[:1]
+            rank = min(order.index(b) for b in prefix if b in order)
+            anchor = order[rank:rank + 1]
+            at = prefix.index(anchor)
+            groups.setdefault(anchor, []).append((prefix[:at + 1], prefix[at + 1:]))
+    anchored = []
+    for anchor, parts in groups.items():
+        branches = [re.escape(tail) + (rb"(?<=%s)" % re.escape(head + tail) if len(head) > 1 else b"")
+                    + _NOT_WORD_BEFORE + re.escape(head + tail) + b")" for head, tail in parts]
+        width = min(3, *(len(head) for head, _ in parts))
+        quick = b"" if width == 1 else (
+            b"(?<=" + b"|".join(sorted({re.escape(head[-width:]) for head, _ in parts})) + b")")
+        anchored.append((anchor, re.compile(re.escape(anchor) + quick + b"(?:" + b"|".join(branches) + b")")))
+    return tuple(anchored)
+
+
+_ANCHORED = _anchored()
+
+
+def may_hold_token(data: bytes) -> bool:
+    """False only if find_tokens finds nothing in the UTF-8 text of data, entity-unescaped or not,
+    as long as data's only character references are &amp; &lt; &gt; &quot; &#34; &#39; (in any
+    case): they stand for characters no token holds or starts after, and a token is ASCII."""
+    return any(anchor in data and pattern.search(data) for anchor, pattern in _ANCHORED)
+
+
 def is_credential_key(key: str) -> bool:
     return bool(CREDENTIAL_KEY.search(key.lower().replace("-", "_").replace(" ", "_")))
 

@@ -30,22 +30,50 @@ _ACTIVE_TAGS = frozenset({"script", "iframe", "frame", "frameset", "object", "em
 _URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "srcset", "poster", "data", "background"})
 _BAD_SCHEME = re.compile(r"^(?:javascript|vbscript|data):")
 _IGNORED_IN_URL = re.compile(r"[\x00-\x20\x7f]+")
-# Cheap first pass, a superset of what the parser looks for (entities other than the ones autoescape
-# writes, since `&#106;avascript:` is javascript: to a browser): an ordinary page is never parsed.
-# Separate literal-led patterns over the lower-cased page: one case-insensitive alternation of
-# them all cost more than rendering the page.
-_SUSPECT = tuple(re.compile(p) for p in (
-    r"<(?:script|iframe|frame|object|embed|applet|base|form)\b", r"script\s*:", r"data\s*:",
-    r"equiv\s*=\s*[\"']?\s*refresh", r"srcdoc", r"&#(?!39;|34;)", r"&(?!amp;|lt;|gt;|quot;)[a-z]+;?"))
-_HANDLER = re.compile(r"on[a-z]+\s*=")  # an event handler, when it starts an attribute:
-_ATTR_START = frozenset(" \t\n\r\f/\"'")  # after white space, a slash (<svg/onload=) or a quote
+# Cheap first pass, a superset of what the parser looks for: an ordinary page is never parsed.
+# It reads the page's UTF-8 bytes lower-cased (bytes.lower() changes ASCII only, so it costs a
+# tenth of str.lower()), one literal-led regex per kind, each led by a byte the regex engine can
+# search for; one case-insensitive alternation of them all cost more than rendering the page.
+# Unicode white space (what \s matched in the text) as UTF-8, and reversed for the reversed page:
+_UNICODE_SPACE = (0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
+_SPACE = b"(?:[\\t-\\r\\x1c-\\x20]|" + b"|".join(re.escape(chr(c).encode()) for c in _UNICODE_SPACE) + b")"
+_IGNORED_OR_SPACE_REVERSED = (b"(?:[\\x00-\\x20\\x7f]|"
+                              + b"|".join(re.escape(chr(c).encode()[::-1]) for c in _UNICODE_SPACE) + b")")
+_KELVIN, _DOTTED_I = "\u212a".encode(), "\u0130".encode()  # lower-case to k and i, as text
+_SUSPECT_TAG = re.compile(rb"<(?:script|iframe|frame(?:set)?|object|embed|applet|base|form)\b")
+# javascript:, vbscript:, data: as the parser reads a URL (with [\x00-\x20\x7f] anywhere in it),
+# searched backwards from the colon, the one rare byte of them, in the reversed page; only if a
+# colon has what could end one of them just before it ("pt:", "ta:" or white space: rare in a page).
+_SUSPECT_COLON = re.compile(b":(?:(?<=[\\x00-\\x20\\x7f-\\xff]:)|(?<=[pt\\x00-\\x20\\x7f][ta]:))")
+_SUSPECT_SCHEME_REVERSED = re.compile(b":" + _IGNORED_OR_SPACE_REVERSED + b"*(?:"
+                                      + b"[\\x00-\\x20\\x7f]*".join([b"t", b"p", b"i", b"r", b"c", b"s"]) + b"|"
+                                      + b"[\\x00-\\x20\\x7f]*".join([b"a", b"t", b"a", b"d"]) + b")")
+_SUSPECT_REFRESH = re.compile(b"q(?<=eq)uiv" + _SPACE + b"*=(?:" + _SPACE + b"|=)*[\"']?" + _SPACE + b"*refresh")
+# An event handler where it starts an attribute: after white space, a slash (<svg/onload=) or a
+# quote, as the parser splits attributes (its white space includes \v, \x1c-\x1f and Unicode spaces:
+# any last byte of one of those).
+_SUSPECT_HANDLER = re.compile(b"on(?<![^\\t-\\r\\x1c-\\x20/\"'\\x80-\\x8a\\x9f\\xa0\\xa8\\xa9\\xaf]on)(?:[a-z]|"
+                              + re.escape(_KELVIN) + b")+" + _SPACE + b"*=")
+# Character references other than the ones autoescape writes: `&#106;avascript:` is javascript: to
+# a browser, and the parser unescapes attribute values. _ODD_ENTITY is any other `&` at all.
+_ODD_ENTITY = re.compile(rb"&(?!amp;|lt;|gt;|quot;|#34;|#39;)")
+_SUSPECT_ENTITY = re.compile(b"&(?:#(?!39;|34;)|(?!amp;|lt;|gt;|quot;)(?:[a-z]|"
+                             + re.escape(_KELVIN) + b"|" + re.escape(_DOTTED_I) + b"))")
+
+
+def _suspect_lower(low: bytes, odd_entity: bool) -> bool:
+    """low: a page's UTF-8 bytes, lower-cased; odd_entity: whether _ODD_ENTITY is in it."""
+    return bool((odd_entity and _SUSPECT_ENTITY.search(low))
+                or _SUSPECT_TAG.search(low)
+                or (_SUSPECT_COLON.search(low) and _SUSPECT_SCHEME_REVERSED.search(low[::-1]))
+                or b"srcdoc" in low
+                or (b"q" in low and _SUSPECT_REFRESH.search(low))
+                or _SUSPECT_HANDLER.search(low))
 
 
 def _suspect(text: str) -> bool:
-    low = text.lower()
-    if any(pattern.search(low) for pattern in _SUSPECT):
-        return True
-    return any(m.start() == 0 or low[m.start() - 1] in _ATTR_START for m in _HANDLER.finditer(low))
+    low = text.encode("utf-8", "surrogatepass").lower()
+    return _suspect_lower(low, b"&" in low and bool(_ODD_ENTITY.search(low)))
 
 
 @dataclass(frozen=True)
@@ -135,10 +163,17 @@ def shape_leaks(name: str, data: bytes) -> list[Leak]:
     """What needs no canaries: token-shaped strings and active content, in the bytes about to be
     written. The engine runs it on each source's files as they are rendered (in the worker), and
     the canary scan (scan_tree with shapes=False) on the written files once every ref is known."""
-    text = data.decode("utf-8", errors="replace")
-    found = _tokens(name, html.unescape(text) if "&" in text else text)
-    if name.endswith((".html", ".svg")):
-        found += active_content(name, text)
+    low = data.lower()
+    odd_entity = b"&" in data and bool(_ODD_ENTITY.search(low))
+    text = None
+    found: list[Leak] = []
+    # Decoded and searched only if the bytes hold a token's prefix, or a character reference
+    # html.unescape could turn into part of one (any but the ones autoescape writes).
+    if odd_entity or secrets.may_hold_token(data):
+        text = data.decode("utf-8", errors="replace")
+        found = _tokens(name, html.unescape(text) if "&" in text else text)
+    if name.endswith((".html", ".svg")) and _suspect_lower(low, odd_entity):
+        found += _parse(name, text if text is not None else data.decode("utf-8", errors="replace"))
     return sorted(set(found), key=lambda leak: (leak.line, leak.kind))
 
 
@@ -168,6 +203,10 @@ def active_content(name: str, text: str) -> list[Leak]:
     behind autoescape and the Markdown sanitizer, as the ref scan is behind the view models."""
     if not _suspect(text):
         return []
+    return _parse(name, text)
+
+
+def _parse(name: str, text: str) -> list[Leak]:
     parser = _ActiveContent(name)
     parser.feed(text)
     parser.close()
