@@ -398,7 +398,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         else:
             mode = "unchanged"
 
-    store.stamp(out)
+    store.stamp(out, None if mode == "cold" else written)
     store.set_meta(head=head_key, out=out_key, canaries=canary_key)
     files_count, pages = store.file_count()
     clock("write")

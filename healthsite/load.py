@@ -219,8 +219,13 @@ class SourceFile:
     slug: str
     folder: Path
     name: str
-    shown: str  # how messages name it
+    shown_folder: str  # how messages name its folder
     signature: tuple[int, int]  # (mtime_ns, size): a cheap "unchanged?" before any hashing
+
+    @property
+    def shown(self) -> str:
+        """How messages name it (made when a message needs it)."""
+        return _printable(f"{self.shown_folder}/{self.name}")
 
     @property
     def path(self) -> Path:
@@ -241,36 +246,39 @@ def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Prob
     if _outside(folder, real_root):
         problems.append(Problem(shown(folder, root), 1, 1, "links to a folder outside the content folder: refused"))
         return [], problems, warnings
-    by_slug: dict[str, str] = {}
+    by_slug: dict[str, str] = {}  # slug -> the file name that has it
     files: list[SourceFile] = []
     shown_folder = shown(folder, root)  # each file's name in messages: this, "/", its name
+
+    def name_of(file_name: str) -> str:  # only for a message: most builds write none
+        return _printable(f"{shown_folder}/{file_name}")
+
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.name.startswith("."):
             continue
-        name = _printable(f"{shown_folder}/{entry.name}")
         if kind := secrets.find_token(entry.name):  # a slug ends up in page names, links and sources.json
-            problems.append(Problem(name, 1, 1, f"file name looks like a {kind}: rename the file"))
+            problems.append(Problem(name_of(entry.name), 1, 1, f"file name looks like a {kind}: rename the file"))
             continue
         slug, dot, suffix = entry.name.rpartition(".")
         if not dot or "." + suffix not in SOURCE_SUFFIXES or not slug:
-            warnings.append(Problem(name, 1, 1, "not a .yaml file: ignored", "warning"))
+            warnings.append(Problem(name_of(entry.name), 1, 1, "not a .yaml file: ignored", "warning"))
             continue
         if entry.is_symlink() and _outside(Path(entry.path), real_root):
-            problems.append(Problem(name, 1, 1, "links to a file outside the content folder: refused"))
+            problems.append(Problem(name_of(entry.name), 1, 1, "links to a file outside the content folder: refused"))
             continue
         if not entry.is_file():
-            problems.append(Problem(name, 1, 1, "not a regular file"))
+            problems.append(Problem(name_of(entry.name), 1, 1, "not a regular file"))
             continue
         if not models.SLUG.match(slug):
-            problems.append(Problem(name, 1, 1, f"file name {slug!r} is not a valid slug "
+            problems.append(Problem(name_of(entry.name), 1, 1, f"file name {slug!r} is not a valid slug "
                                     "(lower-case letters, digits and '-', at most 64, starting with a letter or digit)"))
             continue
         if slug in by_slug:
-            problems.append(Problem(name, 1, 1, f"slug {slug!r} is already used by {by_slug[slug]}"))
+            problems.append(Problem(name_of(entry.name), 1, 1, f"slug {slug!r} is already used by {name_of(by_slug[slug])}"))
             continue
-        by_slug[slug] = name
+        by_slug[slug] = entry.name
         stat = entry.stat()
-        files.append(SourceFile(slug, folder, entry.name, name, (stat.st_mtime_ns, stat.st_size)))
+        files.append(SourceFile(slug, folder, entry.name, shown_folder, (stat.st_mtime_ns, stat.st_size)))
     return files, problems, warnings
 
 

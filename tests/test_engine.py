@@ -205,13 +205,15 @@ def test_no_progress_bar_in_pipes(bench_content, tmp_path):
     assert "rendering" not in result.output
 
 
-def test_a_file_dropped_into_the_output_means_a_cold_build(bench_content, tmp_path):
+@pytest.mark.parametrize("stray", ["stray.html", "sources/stray.html", "extra/stray.html", "extra/deeper/stray.txt"])
+def test_a_file_dropped_into_the_output_means_a_cold_build(bench_content, tmp_path, stray):
     out, cache = tmp_path / "site", tmp_path / "cache"
     build(bench_content, out, cache_dir=cache)
-    (out / "stray.html").write_text("left here by hand", encoding="utf-8")
+    (out / stray).parent.mkdir(parents=True, exist_ok=True)
+    (out / stray).write_text("left here by hand", encoding="utf-8")
     result = build(bench_content, out, cache_dir=cache)
     assert result.mode == "cold"
-    assert not (out / "stray.html").exists()
+    assert not (out / stray).exists()
     assert_same_as_cold(bench_content, out, tmp_path)
 
 
