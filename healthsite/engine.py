@@ -189,6 +189,11 @@ def _parts(result: SourceResult) -> tuple[tuple, tuple]:
             (*store_texts(result.refs, result.foreign_names), result.shown_text))
 
 
+def _counted(parts: tuple) -> tuple:
+    """What of a source's site parts the counts depend on: shown, status, platform."""
+    return parts[0], parts[3], parts[4]
+
+
 def _canaries(store: Store, head, catalog, authorized: str) -> views.Canaries:
     refs: list[str] = []
     foreign: list[str] = []
@@ -305,6 +310,9 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         deleted: list[str] = []
         site_dirty = not warm or bool(gone)  # do the dashboard, filters and sources.json change?
         canaries_dirty = site_dirty  # do the canaries?
+        # The filter pages whose rows changed; None: all of them (the counts changed, which every
+        # dashboard page shows).
+        touched: set[tuple[str, str]] | None = set() if warm and not gone else None
         shown_changed: list[str] = []  # the text before and after of sources whose shown text changed
         for result in _map(process, todo, jobs, progress):
             if result.errors:
@@ -314,7 +322,12 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             leaks += result.leaks
             if warm:
                 before, now = store.previous(result.slug), _parts(result)
-                site_dirty = site_dirty or before is None or before[0] != now[0]
+                if before is None or before[0] != now[0]:
+                    site_dirty = True
+                    if before is None or _counted(before[0]) != _counted(now[0]):
+                        touched = None
+                    elif touched is not None and now[0][0]:
+                        touched |= {("status", now[0][3]), ("platform", now[0][4])}
                 canaries_dirty = canaries_dirty or before is None or before[1][:2] != now[1][:2]
                 if before is not None and before[1][2] != now[1][2]:
                     shown_changed += [before[1][2], now[1][2]]
@@ -349,8 +362,10 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             old_site = store.files_of(None) if warm else {}
             new_site: dict[str, str] = {}  # site-level files whose bytes are new
             rendered: set[str] = set()
-            for relpath, data in _CTX.renderer.site_files(site, dashboard):
+            for relpath, data in _CTX.renderer.site_files(site, dashboard, only=touched):
                 rendered.add(relpath)
+                if data is None:  # a filter page none of whose rows changed
+                    continue
                 if isinstance(data, bytes):
                     digest = _digest(data)
                     if old_site.get(relpath) != digest:

@@ -261,11 +261,14 @@ class Renderer:
             row = self.env.get_template("macros.html").module.source_row
             return str(row(source, "", shell.labels)).strip(), str(row(source, "../", shell.labels)).strip()
 
-    def site_files(self, site: SiteView, dashboard: "Dashboard") -> Iterator[tuple[str, bytes | Iterator[bytes]]]:
+    def site_files(self, site: SiteView, dashboard: "Dashboard", only: set[tuple[str, str]] | None = None,
+                   ) -> Iterator[tuple[str, bytes | Iterator[bytes] | None]]:
         """The dashboard and its filter pages, 404, assets, sources.json and .nojekyll. The
         dashboard pages and sources.json come in pieces (an iterator of bytes): their rows and
         entries are read from the dashboard one at a time, as rows() and export_entry_text made
-        them, and joined, never rendered again nor all held in memory."""
+        them, and joined, never rendered again nor all held in memory. only: the filter pages to
+        make, as ("status", id) or ("platform", id); the others come as (path, None), unchanged
+        (an incremental build that changed rows but no count)."""
         with _render_errors():
             common = {"site": site, "labels": site.labels, "counts": dashboard.counts,
                       "platform_counts": dashboard.platform_counts, "total": dashboard.total,
@@ -275,10 +278,16 @@ class Renderer:
                                                      current=None, **common)
             # The filters, as plain pages: they work with no server and no script.
             for status in site.statuses:
+                if only is not None and ("status", status) not in only:
+                    yield f"status/{status}.html", None
+                    continue
                 yield f"status/{status}.html", self._dashboard_page(
                     index, dashboard, 1, "status", status, root="../", shown_count=dashboard.counts.get(status, 0),
                     current=("status", status), **common)
             for platform in site.platforms:
+                if only is not None and ("platform", platform.id) not in only:
+                    yield f"platform/{platform.id}.html", None
+                    continue
                 yield f"platform/{platform.id}.html", self._dashboard_page(
                     index, dashboard, 1, "platform", platform.id, root="../",
                     shown_count=dashboard.platform_counts.get(platform.id, 0), current=("platform", platform.id),

@@ -309,3 +309,24 @@ def test_an_edit_that_shows_a_foreign_name_is_no_leak_in_an_incremental_build(tm
     assert result.mode == "incremental"
     assert FOREIGN_SOURCE[1] in (out / "sources" / "shopify-eu.html").read_text()
     assert_same_as_cold(content, out, tmp_path)
+
+
+def test_a_rename_rewrites_only_the_pages_that_show_its_row_and_equals_a_cold_build(bench_content, tmp_path):
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    before = tree(out)
+    path = bench_content / "sources" / "bench-000012.yaml"
+    text = path.read_text()
+    status = next(line.split(": ")[1] for line in text.splitlines() if line.startswith("status: "))
+    platform = next(line.split(": ")[1] for line in text.splitlines() if line.startswith("platform: "))
+    path.write_text(text.replace("\nname: ", "\nname: Aardvark ", 1) if "\nname: " in text
+                    else text.replace("name: ", "name: Aardvark ", 1), encoding="utf-8")
+    result = build(bench_content, out, cache_dir=cache)
+    assert result.mode == "incremental"
+    after = tree(out)
+    rewritten = {p for p in after if after[p] != before.get(p)}
+    assert rewritten == {"sources/bench-000012.html", "badges/bench-000012.svg", "index.html", "sources.json",
+                         f"status/{status}.html", f"platform/{platform}.html"} | (
+        {"history/bench-000012.html"} if "history/bench-000012.html" in after else set())
+    assert "Aardvark" in (out / f"status/{status}.html").read_text()
+    assert_same_as_cold(bench_content, out, tmp_path)
