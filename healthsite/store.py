@@ -259,7 +259,9 @@ def texts(*lists) -> list[str]:
 
 
 def _connect(name: str) -> sqlite3.Connection:
-    db = sqlite3.connect(name, isolation_level=None)  # transactions are explicit (Store.transaction)
+    # Transactions are explicit (Store.transaction). Any thread: serve builds in its watcher
+    # thread with the store its first build made, one build at a time.
+    db = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA synchronous=OFF")  # a lost cache is a slower build, never a wrong one
     db.execute("PRAGMA temp_store=MEMORY")
     version = None
