@@ -216,21 +216,21 @@ def _names_in(store: Store, texts: list[str]) -> bool:
 
 def _scan_chunk(args: tuple[Path, list[str], bool]) -> list[verify.Leak]:
     folder, names, shapes = args
-    return verify.scan_tree(folder, _SCAN_CANARIES, names, shapes, scanner=_scanner())
+    return verify.scan_tree(folder, None, names, shapes, scanner=_scanner())
 
 
 def _scanner() -> verify.Scanner:
-    """One automaton of the canaries per process (a worker scans many chunks)."""
+    """One automaton of the canaries per process, kept while the canaries stay the same (a worker
+    scans many chunks; serve rebuilds many times)."""
     global _SCANNER
-    if _SCANNER is None or _SCANNER[0] is not _SCAN_CANARIES:
-        _SCANNER = (_SCAN_CANARIES, verify.Scanner(_SCAN_CANARIES))
+    if _SCANNER is None or _SCANNER[0] != _SCAN_KEY:
+        _SCANNER = (_SCAN_KEY, verify.Scanner(_SCAN_LOAD()))
     return _SCANNER[1]
 
 
-_SCANNER: tuple[views.Canaries, verify.Scanner] | None = None
-
-
-_SCAN_CANARIES: views.Canaries | None = None
+_SCANNER: tuple[str, verify.Scanner] | None = None
+_SCAN_KEY = ""  # the canaries' digest
+_SCAN_LOAD = None  # reads the canaries, if no scanner of them is at hand
 
 
 # ---- the build ---------------------------------------------------------------------------------
@@ -385,20 +385,23 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
 
         # A changed shown text changes the canaries only if a foreign name is in it, before or after
         # (a name the site shows anyway is no canary).
-        canaries = None if canaries_dirty or _names_in(store, shown_changed) else store.canaries()
-        if canaries is None:
+        last_key = store.meta("canaries")
+        if canaries_dirty or last_key is None or _names_in(store, shown_changed):
             canaries = _canaries(store, head, catalog, authorized)
             store.set_canaries(canaries)
-        canary_key = _digest("\0".join(sorted(canaries.refs) + ["\1"] + sorted(canaries.foreign_names)).encode())
+            canary_key = _digest("\0".join(sorted(canaries.refs) + ["\1"] + sorted(canaries.foreign_names)).encode())
+            load_canaries = lambda: canaries  # noqa: E731
+        else:  # the last build's canaries: read only if this process has no scanner of them yet
+            canary_key, load_canaries = last_key, store.canaries
         # Every source's own files had their shapes scanned as they were rendered; here the
         # canaries over what is new (everything, when the canaries changed: a new ref may already
         # be in an unchanged page), and the site-level files in full.
         to_scan = [(stage.root, sorted(site_written), True), (stage.root, sorted(changed), False)]
-        if warm and canary_key != store.meta("canaries"):
+        if warm and canary_key != last_key:
             fresh = set(changed) | set(site_written)
             to_scan.append((out, [p for p in store.paths() if p not in fresh], False))
         clock("canaries")
-        leaks += _scan(to_scan, canaries, jobs)
+        leaks += _scan(to_scan, canary_key, load_canaries, jobs)
         clock("scan")
         if leaks:
             raise LeakError(leaks)
@@ -440,11 +443,12 @@ def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PAR
             yield item
 
 
-def _scan(groups: list[tuple[Path, list[str], bool]], canaries: views.Canaries, jobs: int | None) -> list[verify.Leak]:
-    global _SCAN_CANARIES
-    _SCAN_CANARIES = canaries
+def _scan(groups: list[tuple[Path, list[str], bool]], key: str, load_canaries, jobs: int | None) -> list[verify.Leak]:
+    global _SCAN_KEY, _SCAN_LOAD
+    _SCAN_KEY, _SCAN_LOAD = key, load_canaries
     total = sum(len(names) for _, names, _ in groups)
     if total >= PARALLEL_FROM:
+        _scanner()  # made once, before the workers fork: they inherit it
         items = [(folder, names[i:i + 256], shapes) for folder, names, shapes in groups
                  for i in range(0, len(names), 256)]
     else:
