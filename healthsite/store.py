@@ -4,12 +4,13 @@ The main process keeps none of it in memory: results go in as the workers hand t
 dashboard rows, the sources.json entries and the canaries are read back out in order, a row at a
 time, so a build's memory does not grow with the number of sources. With --cache the file stays
 (`<cache>/state.sqlite`) and the next build takes unchanged sources from it; without, it is a
-temporary file, removed at the end; serve keeps one in memory.
+temporary file, removed at the end; serve keeps one for as long as it runs.
 
 A build runs in one transaction: if it fails, the store is as the last good build left it.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import pickle
@@ -24,7 +25,7 @@ from .problems import Problem
 from .views import Canaries
 
 SCHEMA_VERSION = "4"
-MEMORY = Path(":memory:")  # a store kept only in this process (serve): nothing is written
+MEMORY = Path(":memory:")  # a store kept for this process only (serve), removed when it ends
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -66,8 +67,13 @@ class Store:
     def open(cls, cache_dir: Path | None) -> "Store":
         global _MEMORY_CONNECTION
         if cache_dir == MEMORY:
+            # A temporary file, not SQLite's ":memory:": the process stays small however many
+            # sources there are (the file sits in the system's page cache, as fast).
             if _MEMORY_CONNECTION is None:
-                _MEMORY_CONNECTION = _connect(":memory:")
+                fd, name = tempfile.mkstemp(prefix="healthsite-serve-", suffix=".sqlite")
+                os.close(fd)
+                atexit.register(Path(name).unlink, missing_ok=True)
+                _MEMORY_CONNECTION = _connect(name)
             return cls(_MEMORY_CONNECTION)
         if cache_dir is None:
             fd, name = tempfile.mkstemp(prefix="healthsite-store-", suffix=".sqlite")
