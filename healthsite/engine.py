@@ -297,9 +297,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
     warm = store.meta("head") == head_key and store.meta("out") == out_key and store.intact(out)
     if not warm:
         store.reset()
-    known = store.signatures()
-    todo = [file for file in files if known.get(file.slug) != file.signature]
-    gone = sorted(set(known) - {file.slug for file in files})
+    todo, gone = store.compare(files)
     clock("prepare")
 
     with Staging(out, content) as stage:
@@ -388,8 +386,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         last_key = store.meta("canaries")
         if canaries_dirty or last_key is None or _names_in(store, shown_changed):
             canaries = _canaries(store, head, catalog, authorized)
-            store.set_canaries(canaries)
-            canary_key = _digest("\0".join(sorted(canaries.refs) + ["\1"] + sorted(canaries.foreign_names)).encode())
+            canary_key = store.set_canaries(canaries)
             load_canaries = lambda: canaries  # noqa: E731
         else:  # the last build's canaries: read only if this process has no scanner of them yet
             canary_key, load_canaries = last_key, store.canaries

@@ -6,6 +6,7 @@ line. Cross-file rules (catalog look-ups) are resolve's job.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,32 +254,38 @@ def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Prob
     def name_of(file_name: str) -> str:  # only for a message: most builds write none
         return _printable(f"{shown_folder}/{file_name}")
 
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.name.startswith("."):
+    base = str(folder) + os.sep
+    for file_name in sorted(os.listdir(folder)):  # names only: thousands of DirEntry objects cost more
+        if file_name.startswith("."):
             continue
-        if kind := secrets.find_token(entry.name):  # a slug ends up in page names, links and sources.json
-            problems.append(Problem(name_of(entry.name), 1, 1, f"file name looks like a {kind}: rename the file"))
+        if kind := secrets.find_token(file_name):  # a slug ends up in page names, links and sources.json
+            problems.append(Problem(name_of(file_name), 1, 1, f"file name looks like a {kind}: rename the file"))
             continue
-        slug, dot, suffix = entry.name.rpartition(".")
+        slug, dot, suffix = file_name.rpartition(".")
         if not dot or "." + suffix not in SOURCE_SUFFIXES or not slug:
-            warnings.append(Problem(name_of(entry.name), 1, 1, "not a .yaml file: ignored", "warning"))
+            warnings.append(Problem(name_of(file_name), 1, 1, "not a .yaml file: ignored", "warning"))
             continue
-        if entry.is_symlink() and _outside(Path(entry.path), real_root):
-            problems.append(Problem(name_of(entry.name), 1, 1, "links to a file outside the content folder: refused"))
-            continue
-        if not entry.is_file():
-            problems.append(Problem(name_of(entry.name), 1, 1, "not a regular file"))
+        try:
+            info = os.lstat(base + file_name)
+            if stat.S_ISLNK(info.st_mode):
+                if _outside(folder / file_name, real_root):
+                    problems.append(Problem(name_of(file_name), 1, 1, "links to a file outside the content folder: refused"))
+                    continue
+                info = os.stat(base + file_name)
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            problems.append(Problem(name_of(file_name), 1, 1, "not a regular file"))
             continue
         if not models.SLUG.match(slug):
-            problems.append(Problem(name_of(entry.name), 1, 1, f"file name {slug!r} is not a valid slug "
+            problems.append(Problem(name_of(file_name), 1, 1, f"file name {slug!r} is not a valid slug "
                                     "(lower-case letters, digits and '-', at most 64, starting with a letter or digit)"))
             continue
         if slug in by_slug:
-            problems.append(Problem(name_of(entry.name), 1, 1, f"slug {slug!r} is already used by {name_of(by_slug[slug])}"))
+            problems.append(Problem(name_of(file_name), 1, 1, f"slug {slug!r} is already used by {name_of(by_slug[slug])}"))
             continue
-        by_slug[slug] = entry.name
-        stat = entry.stat()
-        files.append(SourceFile(slug, folder, entry.name, shown_folder, (stat.st_mtime_ns, stat.st_size)))
+        by_slug[slug] = file_name
+        files.append(SourceFile(slug, folder, file_name, shown_folder, (info.st_mtime_ns, info.st_size)))
     return files, problems, warnings
 
 

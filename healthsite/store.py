@@ -11,6 +11,7 @@ A build runs in one transaction: if it fails, the store is as the last good buil
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import pickle
@@ -24,14 +25,14 @@ from typing import Iterator
 from .problems import Problem
 from .views import Canaries
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "6"
 MEMORY = Path(":memory:")  # a store kept for this process only (serve), removed when it ends
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sources (
     slug TEXT PRIMARY KEY,
-    size INTEGER, mtime INTEGER,      -- the file's signature when it was read
+    size INTEGER, mtime INTEGER,      -- the file's signature (size, mtime_ns) when it was read
     shown INTEGER,                    -- 1: the authorized profile's, on the site
     rank INTEGER, sort_name TEXT,     -- the dashboard's order: severity, name, slug
     status TEXT, platform TEXT,
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS sources (
 );
 CREATE INDEX IF NOT EXISTS sources_order ON sources (shown, rank, sort_name, slug);
 -- covering indexes: a rebuild reads every signature and the counts without the wide rows
-CREATE INDEX IF NOT EXISTS sources_signature ON sources (slug, size, mtime);
+CREATE INDEX IF NOT EXISTS sources_signature ON sources (slug, mtime, size);
 CREATE INDEX IF NOT EXISTS sources_counts ON sources (shown, status, platform);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
@@ -121,15 +122,37 @@ class Store:
         self.db.execute("DELETE FROM files")
 
     # ---- sources ----------------------------------------------------------------------------
-    def signatures(self) -> dict[str, tuple[int, int]]:
-        return {slug: (size, mtime) for slug, size, mtime in self.db.execute("SELECT slug, size, mtime FROM sources")}
+    def compare(self, files) -> tuple[list, list[str]]:
+        """The files whose signature (mtime, size) is not the stored one (new or changed), in
+        their order, and the slugs stored but no longer listed (gone). A merge of two sorted
+        lists, not a dictionary of every source: a rebuild's memory does not grow with them."""
+        changed: set[str] = set()
+        gone: list[str] = []
+        rows = self.db.execute("SELECT slug, mtime, size FROM sources ORDER BY slug")
+        row = next(rows, None)
+        for file in sorted(files, key=lambda f: f.slug):
+            while row is not None and row[0] < file.slug:
+                gone.append(row[0])
+                row = next(rows, None)
+            if row is not None and row[0] == file.slug:
+                if (row[1], row[2]) != file.signature:
+                    changed.add(file.slug)
+                row = next(rows, None)
+            else:
+                changed.add(file.slug)
+        while row is not None:
+            gone.append(row[0])
+            row = next(rows, None)
+        if len(changed) == len(files):
+            return list(files), gone
+        return [file for file in files if file.slug in changed], gone
 
     def put(self, result) -> None:
         """One source's results (engine.SourceResult), replacing what it had."""
         s = result.summary
         self.db.execute(
             "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (result.slug, result.signature[0], result.signature[1], int(s is not None),
+            (result.slug, result.signature[1], result.signature[0], int(s is not None),
              result.rank, result.sort_name, s and s[0], s and s[1],
              *texts(result.refs, result.foreign_names), result.shown_text,
              pickle.dumps(result.warnings, protocol=pickle.HIGHEST_PROTOCOL) if result.warnings else None,
@@ -187,8 +210,12 @@ class Store:
             return None
         return Canaries(frozenset(json.loads(refs)), frozenset(json.loads(names)))
 
-    def set_canaries(self, canaries: Canaries) -> None:
-        self.set_meta(canary_refs=json.dumps(sorted(canaries.refs)), canary_names=json.dumps(sorted(canaries.foreign_names)))
+    def set_canaries(self, canaries: Canaries) -> str:
+        """Keep the canaries for the next build; return their digest (of the sorted lists)."""
+        refs = json.dumps(sorted(canaries.refs), ensure_ascii=False)
+        names = json.dumps(sorted(canaries.foreign_names), ensure_ascii=False)
+        self.set_meta(canary_refs=refs, canary_names=names)
+        return hashlib.sha256(f"{refs}\1{names}".encode("utf-8", errors="surrogatepass")).hexdigest()
 
     def shown_texts(self) -> Iterator[str]:
         for (text,) in self.db.execute("SELECT shown_text FROM sources WHERE shown = 1"):
@@ -220,11 +247,24 @@ class Store:
         return self.db.execute("SELECT count(*), sum(path LIKE '%.html') FROM files").fetchone()
 
     def stamp(self, out: Path, paths: list[str] | None = None) -> None:
-        """Record the size and time of the files written anew (paths; None: every file), as the
-        output folder has them."""
+        """Record the size and time of the files written anew (paths; None: every file, read
+        from the store a few thousand at a time), as the output folder has them."""
         base = str(out) + os.sep
+        if paths is not None:
+            self._stamp(base, ((None, p) for p in paths))
+            return
+        last = 0
+        while True:
+            batch = self.db.execute("SELECT rowid, path FROM files WHERE rowid > ? ORDER BY rowid LIMIT 4096",
+                                    (last,)).fetchall()
+            if not batch:
+                return
+            self._stamp(base, batch)
+            last = batch[-1][0]
+
+    def _stamp(self, base: str, rows) -> None:
         stamps = []
-        for path in self.paths() if paths is None else paths:
+        for rowid, path in rows:
             stat = os.lstat(base + path)
             stamps.append((stat.st_size, stat.st_mtime_ns, path))
         self.db.executemany("UPDATE files SET size = ?, mtime = ? WHERE path = ?", stamps)
