@@ -1,13 +1,14 @@
-"""The build engine: the pipeline run source by source, over both cores, with a build cache.
+"""The build engine: the pipeline run source by source, over both cores, with a build store.
 
 A source's own files (its health page, history page and badge) depend only on its file and on
 the "head" (site.yaml, the catalog, the templates, the code, the profile). So each source goes
-through load -> resolve -> render in a worker process, on its own, and the result is kept in a
-cache keyed by the file's content hash. The site-level files (dashboard, filter pages,
-sources.json) are then put together from every source's summary in the main process. The leak
-scan reads what was written; the write is a swap of the whole folder (cold build) or, when the
-previous output is intact and the head unchanged, a journaled replacement of just the files
-whose bytes changed (incremental build). Either way the output equals a cold build, byte for byte.
+through load -> resolve -> render in a worker process, on its own, and its results go into the
+store (store.py), keyed by the file's signature. The site-level files (dashboard, filter pages,
+sources.json) are then streamed out of the store in the main process, which holds no source.
+The leak scan reads what was written; the write is a swap of the whole folder (cold build) or,
+when the previous output is intact and the head unchanged, a journaled replacement of just the
+files whose bytes changed (incremental build). Either way the output equals a cold build, byte
+for byte.
 """
 from __future__ import annotations
 
@@ -15,13 +16,11 @@ import contextlib
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 

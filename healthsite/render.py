@@ -19,7 +19,7 @@ import json
 import zlib
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
@@ -28,7 +28,7 @@ import jinja2
 import jinja2.compiler
 import markdown
 import nh3
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from .views import Labels, MissingLabel, RunView, SiteView, SourceView
 
