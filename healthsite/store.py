@@ -16,16 +16,18 @@ import json
 import os
 import pickle
 import sqlite3
+import sys
 import tempfile
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .problems import Problem
+from .problems import OutputError, Problem
 from .views import Canaries
 
 SCHEMA_VERSION = "6"
+WAIT = 600  # seconds a build waits for another one that uses the same cache
 MEMORY = Path(":memory:")  # a store kept for this process only (serve), removed when it ends
 
 _TABLES = """
@@ -59,9 +61,10 @@ _MEMORY_CONNECTION: sqlite3.Connection | None = None
 
 
 class Store:
-    def __init__(self, connection: sqlite3.Connection, temporary: Path | None = None):
+    def __init__(self, connection: sqlite3.Connection, temporary: Path | None = None, name: str = ""):
         self.db = connection
         self.temporary = temporary
+        self.name = name  # the store's file, for messages
 
     # ---- opening and closing ----------------------------------------------------------------
     @classmethod
@@ -85,10 +88,13 @@ class Store:
         path = Path(cache_dir) / "state.sqlite"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return cls(_connect(str(path)))
-        except sqlite3.DatabaseError:  # not a database, or one of an old layout: only a slower build
+            return cls(_connect(str(path)), name=str(path))
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc):  # another build is writing it: wait for it
+                return cls(_connect(str(path), wait=True), name=str(path))
+            # Not a database, or one of an old layout: only a slower build.
             path.unlink(missing_ok=True)
-            return cls(_connect(str(path)))
+            return cls(_connect(str(path)), name=str(path))
 
     def close(self) -> None:
         if self.db is _MEMORY_CONNECTION:
@@ -99,13 +105,33 @@ class Store:
 
     @contextmanager
     def transaction(self):
-        self.db.execute("BEGIN")
+        self._begin()
         try:
             yield self
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    def _begin(self) -> None:
+        """Take the store for this build. Another build with the same --cache holds it until it
+        ends: wait for it (saying so), then go on; give up with a message after WAIT seconds."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        print(f"waiting for another build that uses the same cache ({self.name})", file=sys.stderr)
+        self.db.execute(f"PRAGMA busy_timeout = {int(WAIT * 1000)}")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            raise OutputError(f"{self.name}: the cache is in use by another build; try again when it ends") from None
+        finally:
+            self.db.execute("PRAGMA busy_timeout = 0")
 
     # ---- what the last build was ------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -307,10 +333,10 @@ def texts(*lists) -> list[str]:
     return [json.dumps(list(items), ensure_ascii=False) for items in lists]
 
 
-def _connect(name: str) -> sqlite3.Connection:
+def _connect(name: str, wait: bool = False) -> sqlite3.Connection:
     # Transactions are explicit (Store.transaction). Any thread: serve builds in its watcher
     # thread with the store its first build made, one build at a time.
-    db = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(name, isolation_level=None, check_same_thread=False, timeout=WAIT if wait else 0)
     db.execute("PRAGMA synchronous=OFF")  # a lost cache is a slower build, never a wrong one
     db.execute("PRAGMA temp_store=MEMORY")
     version = None
@@ -320,5 +346,5 @@ def _connect(name: str) -> sqlite3.Connection:
     if version != SCHEMA_VERSION:
         db.executescript("DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS files;")
         db.executescript(_TABLES)
-        db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
     return db

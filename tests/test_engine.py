@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from healthsite import engine, pipeline
-from healthsite.problems import ContentError
+from healthsite.problems import ContentError, OutputError
 
 from .conftest import FOREIGN_SOURCE, REPO, TEMPLATES, build, copy_content, MINIMAL, cli, CliRunner
 
@@ -330,3 +330,27 @@ def test_a_rename_rewrites_only_the_pages_that_show_its_row_and_equals_a_cold_bu
         {"history/bench-000012.html"} if "history/bench-000012.html" in after else set())
     assert "Aardvark" in (out / f"status/{status}.html").read_text()
     assert_same_as_cold(bench_content, out, tmp_path)
+
+
+def test_a_build_waits_for_another_build_with_the_same_cache_then_goes_on(bench_content, tmp_path, monkeypatch, capsys):
+    import sqlite3
+    import threading
+    from healthsite import store
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    other = sqlite3.connect(cache / "state.sqlite", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another build holds the store
+    threading.Timer(0.5, lambda: other.execute("ROLLBACK")).start()
+    result = build(bench_content, out, cache_dir=cache)
+    assert result.mode == "unchanged"
+    assert "waiting for another build that uses the same cache" in capsys.readouterr().err
+    # ... and gives up with a message, not a traceback, when the other never ends.
+    monkeypatch.setattr(store, "WAIT", 0.2)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OutputError, match="the cache is in use by another build"):
+            build(bench_content, out, cache_dir=cache)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert build(bench_content, out, cache_dir=cache).mode == "unchanged"
