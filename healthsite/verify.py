@@ -90,11 +90,13 @@ class Scanner:
     """One Aho-Corasick automaton over every canary: a single pass per file, however many."""
 
     def __init__(self, canaries: Canaries):
-        self.automaton = ahocorasick.Automaton()
+        # Plain integers, not a Python object per word (size * 2, + 1 for a ref): with every raw
+        # ref of 100,000 sources the automaton is a good part of a build's memory.
+        self.automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         for name in canaries.foreign_names:
-            self.automaton.add_word(name, (_NAME, len(name)))
+            self.automaton.add_word(name, len(name) * 2)
         for ref in canaries.refs:  # a ref that is also a foreign name is reported as a ref
-            self.automaton.add_word(ref, (_REF, len(ref)))
+            self.automaton.add_word(ref, len(ref) * 2 + 1)
         self.empty = len(self.automaton) == 0
         if not self.empty:
             self.automaton.make_automaton()
@@ -114,7 +116,8 @@ class Scanner:
     def _canaries(self, name: str, text: str) -> list[Leak]:
         found: list[Leak] = []
         if not self.empty:
-            for end, (kind, size) in self.automaton.iter(text):
+            for end, value in self.automaton.iter(text):
+                size, kind = value >> 1, (_REF if value & 1 else _NAME)
                 start = end - size + 1
                 if kind == _REF and size < _SHORT_REF and (
                         (start > 0 and text[start - 1] in _WORD_CHARS)
