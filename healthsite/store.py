@@ -143,7 +143,7 @@ class Store:
 
     def reset(self) -> None:
         """Forget every source, file and canary (a cold build)."""
-        self.db.execute("DELETE FROM meta WHERE key IN ('canary_refs', 'canary_names')")
+        self.db.execute("DELETE FROM meta WHERE key IN ('canaries', 'canary_refs', 'canary_names', 'foreign_names')")
         self.db.execute("DELETE FROM sources")
         self.db.execute("DELETE FROM files")
 
