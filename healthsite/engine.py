@@ -42,11 +42,10 @@ _CODE = Path(__file__).resolve().parent
 
 @dataclass
 class SourceResult:
-    """What one source contributes to the site: cached per source, keyed by its content hash."""
+    """What one source contributes to the site: kept in the store, keyed by its file's signature."""
 
     slug: str
     signature: tuple[int, int]
-    digest: str
     errors: list[Problem]
     warnings: list[Problem] = field(default_factory=list)
     refs: tuple[str, ...] = ()
@@ -118,19 +117,18 @@ def process(file: SourceFile) -> SourceResult:
     try:
         raw = file.path.read_bytes()
     except OSError as exc:
-        return SourceResult(file.slug, file.signature, "", [Problem(file.shown, 1, 1, f"cannot read file: {exc.strerror}")])
-    digest = _digest(raw)
+        return SourceResult(file.slug, file.signature, [Problem(file.shown, 1, 1, f"cannot read file: {exc.strerror}")])
     loaded, errors = load_source(file, raw)
     if loaded is not None:
         errors += resolving.cross_check(loaded, ctx.catalog)
     if loaded is None or errors:
-        return SourceResult(file.slug, file.signature, digest, errors)
-    return _resolved(file, digest, loaded, ctx)
+        return SourceResult(file.slug, file.signature, errors)
+    return _resolved(file, loaded, ctx)
 
 
-def _resolved(file: SourceFile, digest: str, loaded: LoadedSource, ctx: _Context) -> SourceResult:
+def _resolved(file: SourceFile, loaded: LoadedSource, ctx: _Context) -> SourceResult:
     m = loaded.model
-    result = SourceResult(file.slug, file.signature, digest, [], resolving.lint(loaded, ctx.catalog))
+    result = SourceResult(file.slug, file.signature, [], resolving.lint(loaded, ctx.catalog))
     result.refs = tuple(a.ref for a in m.external_accounts)
     mine = m.profile == ctx.authorized
     result.foreign_names = tuple(([] if mine else [m.name]) +
@@ -349,13 +347,15 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             raise ContentError([w.as_error() for w in warnings])
         clock(f"sources ({len(todo)})")
 
-        total = store.count()
         platform_counts = store.counts("platform")
+        total = sum(platform_counts.values())  # every shown source has one platform
         site = resolving.site_view(head, catalog, authorized, (), used=set(platform_counts))
         site_written: list[str] = []
         if site_dirty:
-            dashboard = Dashboard(total, store.counts("status"), platform_counts, store.first_status(),
-                                  store.rows, store.entries)
+            status_counts = store.counts("status")
+            # The dashboard's order is severity first: the worst status is the first one counted.
+            worst = next((status for status in site.statuses if status_counts.get(status)), None)
+            dashboard = Dashboard(total, status_counts, platform_counts, worst, store.rows, store.entries)
             old_site = store.files_of(None) if warm else {}
             new_site: dict[str, str] = {}  # site-level files whose bytes are new
             rendered: set[str] = set()
@@ -365,13 +365,15 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
                     continue
                 if isinstance(data, bytes):
                     digest = _digest(data)
-                    if old_site.get(relpath) != digest:
+                    fresh = old_site.get(relpath) != digest
+                    if fresh:
                         stage.put(relpath, data)
                 else:  # a large file in pieces: written as it comes, dropped again if unchanged
                     digest = stage.put_pieces(relpath, data)
-                    if old_site.get(relpath) == digest:
+                    fresh = old_site.get(relpath) != digest
+                    if not fresh:
                         stage.drop(relpath)
-                if old_site.get(relpath) != digest:
+                if fresh:
                     site_written.append(relpath)
                     new_site[relpath] = digest
             gone_site = [p for p in old_site if p not in rendered]  # e.g. a platform no source uses now

@@ -330,7 +330,8 @@ class Renderer:
         yield _encode(after)
 
 
-# Where the rows go in a dashboard page: text no template or content writes (a NUL never reaches a page).
+# Where the rows go in a dashboard page: text no template writes. Should content ever hold it, the
+# page has it twice and is rendered whole (_dashboard_page checks).
 _ROWS_MARK = "\0healthsite-dashboard-rows\0"
 
 

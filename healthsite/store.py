@@ -200,16 +200,9 @@ class Store:
             out.extend(pickle.loads(blob))  # our own file (or memory): never content
         return out
 
-    def count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM sources WHERE shown = 1").fetchone()[0]
-
     def counts(self, column: str) -> Counter:
         assert column in ("status", "platform")
         return Counter(dict(self.db.execute(f"SELECT {column}, count(*) FROM sources WHERE shown = 1 GROUP BY {column}")))
-
-    def first_status(self) -> str | None:
-        row = self.db.execute("SELECT status FROM sources WHERE shown = 1 ORDER BY rank, sort_name, slug LIMIT 1").fetchone()
-        return row[0] if row else None
 
     def rows(self, which: int, column: str | None = None, value: str | None = None) -> Iterator[str]:
         """The dashboard rows (0: the index's, 1: a filter page's), in the dashboard's order."""
