@@ -354,3 +354,26 @@ def test_a_build_waits_for_another_build_with_the_same_cache_then_goes_on(bench_
         other.execute("ROLLBACK")
         other.close()
     assert build(bench_content, out, cache_dir=cache).mode == "unchanged"
+
+
+@pytest.mark.parametrize("direction", ["away", "back"])
+def test_a_source_moved_to_another_profile_leaves_every_page_in_an_incremental_build(bench_content, tmp_path, direction):
+    """Profile isolation through the store: a source handed to another profile loses its pages,
+    its dashboard rows and its sources.json line; handed back, it gets them again."""
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    path = bench_content / "sources" / "bench-000002.yaml"
+    original = path.read_text()
+    moved = original.replace("profile: cyspera", "profile: northwind")
+    assert moved != original
+    if direction == "back":
+        path.write_text(moved, encoding="utf-8")
+    build(bench_content, out, cache_dir=cache)
+    name = generate.source(2)["name"]
+    path.write_text(moved if direction == "away" else original, encoding="utf-8")
+    result = build(bench_content, out, cache_dir=cache)
+    assert result.mode == "incremental"
+    site = tree(out)
+    shown = any(name.encode() in data for data in site.values())
+    assert shown == (direction == "back")
+    assert ("sources/bench-000002.html" in site) == (direction == "back")
+    assert_same_as_cold(bench_content, out, tmp_path)
