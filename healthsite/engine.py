@@ -54,7 +54,7 @@ class SourceResult:
     summary: tuple[str, str] | None = None  # authorized sources: (status, platform id)
     rank: int = 0  # authorized sources: the dashboard's order, severity then name
     sort_name: str = ""
-    entry: bytes = b""  # authorized sources: its sources.json entry (compressed)
+    entry: bytes = b""  # authorized sources: its sources.json line
     rows: tuple[str, str] = ("", "")  # authorized sources: its dashboard rows (index, filter pages)
     outputs: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of its files
     leaks: list = field(default_factory=list)  # token shapes or active content in its files
@@ -283,6 +283,7 @@ def _renderer(templates: Path, cache_dir: Path | None) -> Renderer:
         folder = Path(cache_dir) / "templates"
         folder.mkdir(parents=True, exist_ok=True)
         renderer.env.bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
+    renderer.fresh()
     return renderer
 
 

@@ -16,7 +16,6 @@ import base64
 import functools
 import hashlib
 import json
-import zlib
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -61,26 +60,144 @@ def markdown_html(text: str | None) -> Markup:
 
 
 def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """value.strftime("%Y-%m-%dT%H:%M:%SZ"), without strftime's cost (see strftime)."""
+    return "%d-%02d-%02dT%02d:%02d:%02dZ" % (value.year, value.month, value.day, value.hour, value.minute, value.second)
+
+
+def strftime(value: datetime, fmt: str) -> str:
+    """value.strftime(fmt), the same text: a page writes dozens of times, and datetime.strftime
+    costs several times a plain format of the fields (it builds a time tuple and asks the C
+    library each time). Formats with any directive not listed in _FIELDS go to strftime itself."""
+    formatter = _formatter(fmt)
+    return value.strftime(fmt) if formatter is None else formatter(value)
+
+
+# Names as strftime writes them in the process's locale, read once from strftime itself.
+_NAMES = {"b": tuple(datetime(2001, m, 1).strftime("%b") for m in range(1, 13)),
+          "B": tuple(datetime(2001, m, 1).strftime("%B") for m in range(1, 13)),
+          "a": tuple(datetime(2001, 1, 1 + d).strftime("%a") for d in range(7)),  # 2001-01-01 was a Monday
+          "A": tuple(datetime(2001, 1, 1 + d).strftime("%A") for d in range(7))}
+# Each supported directive as a printf conversion and the expression of d that fills it: only
+# these fixed snippets make the formatter's code, never any text of the format itself.
+_FIELDS = {"Y": ("%d", "d.year"), "y": ("%02d", "d.year % 100"), "m": ("%02d", "d.month"),
+           "d": ("%02d", "d.day"), "e": ("%2d", "d.day"), "H": ("%02d", "d.hour"), "M": ("%02d", "d.minute"),
+           "S": ("%02d", "d.second"), "j": ("%03d", "d.timetuple().tm_yday"),
+           "b": ("%s", "b[d.month - 1]"), "B": ("%s", "B[d.month - 1]"),
+           "a": ("%s", "a[d.weekday()]"), "A": ("%s", "A[d.weekday()]")}
+_DIRECTIVE = re.compile(r"%(.?)", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=64)  # a handful of formats, from labels.yaml
+def _formatter(fmt: str) -> Callable[[datetime], str] | None:
+    pattern, fields = [], []
+    last = 0
+    for match in _DIRECTIVE.finditer(fmt):
+        code = match.group(1)
+        if code != "%" and code not in _FIELDS:
+            return None  # anything else (%I, %p, %Z, a lone %...): strftime's own rules
+        pattern.append(fmt[last:match.start()].replace("%", "%%"))
+        conversion, expression = _FIELDS.get(code, ("%%", None))
+        pattern.append(conversion)
+        if expression:
+            fields.append(expression)
+        last = match.end()
+    pattern.append(fmt[last:].replace("%", "%%"))
+    # The format's text reaches the code as a value (PATTERN), never as code.
+    code = f"lambda d: PATTERN % ({''.join(field + ', ' for field in fields)})"
+    return eval(code, {"PATTERN": "".join(pattern), **_NAMES})  # noqa: S307 - fixed snippets only
 
 
 class _CodeGenerator(jinja2.compiler.CodeGenerator):
-    """Autoescaped output through _esc: markupsafe.escape's rules, as a plain string. A page writes
-    hundreds of values; making a Markup object for each was a third of its rendering time. The
-    text is the same, byte for byte (tests/test_render.py holds both to it)."""
+    """Compiled templates that write the same text as stock Jinja's, byte for byte
+    (tests/test_render.py holds them to it), with less work per value: a health page writes
+    hundreds of them.
+
+    - Autoescaped output as a plain string through _esc's rules (markupsafe.escape's): making a
+      Markup object for each value was a third of a page's rendering time. A str value goes
+      straight to markupsafe's C escaper, without the call to _esc.
+    - `a.b` as Python's getattr first, and Jinja's environment.getattr (a dict's key, undefined)
+      only when that finds nothing: the call to environment.getattr for every attribute cost
+      more than the look-up.
+    - A {% block %}'s body into a list, yielded once, instead of one yield per piece through
+      three generators (block, base template, page)."""
+
+    def blockvisit(self, nodes, frame) -> None:
+        # Not for a block with an {% include %} in it: Jinja writes an include without context
+        # as a yield, which would come out ahead of the block's own text.
+        if not frame.block_frame or frame.buffer is not None or any(
+                isinstance(node, jinja2.nodes.Include) or node.find(jinja2.nodes.Include) for node in nodes):
+            super().blockvisit(nodes, frame)
+            return
+        frame.buffer = "_block_output"
+        self.writeline("_block_output = []")
+        try:
+            super().blockvisit(nodes, frame)
+        finally:
+            frame.buffer = None
+        self.writeline("yield concat(_block_output)")
+
+    def write_commons(self) -> None:
+        super().write_commons()
+        self.writeline("escape_inner, plain_globals = environment.escape_inner, environment.plain_globals")
 
     def _output_child_pre(self, node, frame, finalize) -> None:
+        self._inline_escape = False
         if frame.eval_ctx.autoescape and not frame.eval_ctx.volatile:
+            if finalize.src is None:  # (_ev: the value, evaluated once)
+                self._inline_escape = True
+                self.write("(escape_inner(_ev) if type(_ev := ")
+                return
             self.write("environment.escape_text(")
-            if finalize.src is not None:
-                self.write(finalize.src)
+            self.write(finalize.src)
         else:
             super()._output_child_pre(node, frame, finalize)
+
+    def _output_child_post(self, node, frame, finalize) -> None:
+        if self._inline_escape:
+            self.write(") is str else environment.escape_text(_ev))")
+        else:
+            super()._output_child_post(node, frame, finalize)
+
+    def visit_Call(self, node, frame, forward_caller: bool = False) -> None:
+        """A call of one of render.py's own globals (chip, when, ...: plain functions that take
+        no context) made directly; anything else through context.call, as Jinja does."""
+        if forward_caller or self.environment.is_async or self.environment.sandboxed:
+            super().visit_Call(node, frame, forward_caller)
+            return
+        self.write("(_cf(*()")  # (_cf: the callee; a call's own arguments are written after it)
+        self.signature(node, frame)
+        self.write(") if plain_globals.get(id(_cf := ")
+        self.visit(node.node, frame)
+        self.write(")) is _cf else context.call(_cf")
+        loop_kwargs = {"_loop_vars": "_loop_vars"} if frame.loop_frame else {}
+        block_kwargs = {"_block_vars": "_block_vars"} if frame.block_frame else {}
+        self.signature(node, frame, dict(loop_kwargs, **block_kwargs) or None)
+        self.write("))")
+
+    @jinja2.compiler.optimizeconst
+    def visit_Getattr(self, node, frame) -> None:
+        if self.environment.is_async or not _plain_lookup(node.node):
+            jinja2.compiler.CodeGenerator.visit_Getattr(self, node, frame)
+            return
+        # The object is a name or a chain of attributes of one (no call): evaluating it again,
+        # on the rare way to environment.getattr, does nothing twice.
+        self.write("(_ga if (_ga := getattr(")
+        self.visit(node.node, frame)
+        self.write(f", {node.attr!r}, missing)) is not missing else environment.getattr(")
+        self.visit(node.node, frame)
+        self.write(f", {node.attr!r}))")
+
+
+def _plain_lookup(node) -> bool:
+    while isinstance(node, jinja2.nodes.Getattr):
+        node = node.node
+    return isinstance(node, jinja2.nodes.Name) and node.ctx == "load"
 
 
 class _Environment(jinja2.Environment):
     code_generator_class = _CodeGenerator
-    # escape_text: _esc, set below where it is defined
+    # escape_text: _esc, escape_inner: markupsafe's C escaper, set below where they are defined
+    plain_globals: dict = {}  # id -> function: globals called without context.call (make_environment)
 
 
 def make_environment(templates: Path = TEMPLATES) -> jinja2.Environment:
@@ -94,10 +211,13 @@ def make_environment(templates: Path = TEMPLATES) -> jinja2.Environment:
     )
     # Chips and times as Python globals: the same markup the templates had as macros, several
     # times faster (they are called thousands of times a build). Status is always the text.
-    env.globals.update(chip=chip, status_badge=status_badge, when=when, yes_no=yes_no, run_rows=run_rows)
+    plain = {"chip": chip, "status_badge": status_badge, "when": when, "yes_no": yes_no, "run_rows": run_rows,
+             "run_columns": run_columns}
+    env.globals.update(plain)
+    env.plain_globals = {id(function): function for function in plain.values()}  # called directly (_CodeGenerator)
     env.filters["markdown"] = markdown_html
     env.filters["iso"] = _iso
-    env.filters["utc"] = lambda value, fmt: value.strftime(fmt)
+    env.filters["utc"] = strftime
     env.filters["duration"] = _duration
     env.filters["fill"] = fill
     env.filters["num"] = _num
@@ -123,6 +243,7 @@ except ImportError:  # pragma: no cover - another markupsafe: the same rules in 
 
 
 _Environment.escape_text = staticmethod(_esc)
+_Environment.escape_inner = staticmethod(_escape_inner)
 
 
 def chip(text: str, tone: str) -> Markup:
@@ -146,11 +267,17 @@ def when(value: datetime | None, labels: Labels) -> Markup:
 def _when(value: datetime | None, labels: Labels) -> str:
     if not value:
         return _esc(labels.never)
-    return f'<time datetime="{_esc(_iso(value))}">{_esc(value.strftime(labels.datetime_format))}</time>'
+    return f'<time datetime="{_esc(_iso(value))}">{_esc(strftime(value, labels.datetime_format))}</time>'
 
 
 def yes_no(value: bool, labels: Labels) -> str:
     return labels.yes if value else labels.no
+
+
+def run_columns(runs) -> tuple[bool, bool]:
+    """Whether a sync-history table has a Started and a Duration column: whether any of its runs
+    has a start time, and any a duration."""
+    return any(r.started_at for r in runs), any(r.duration_s is not None for r in runs)
 
 
 def run_rows(runs, labels: Labels, numbered: bool, total: int, started, timed) -> Markup:
@@ -240,6 +367,19 @@ class Renderer:
         if key not in _RENDERERS:
             _RENDERERS[key] = cls(templates)
         return _RENDERERS[key]
+
+    def fresh(self) -> None:
+        """At a build's start: a template edited since the last build is loaded again (serve, a
+        test editing templates). Within the build none is checked again: with auto_reload, every
+        get_template, and every {% extends %} and {% from %} of every page, is a stat of the file,
+        and a page of a cold build made seven of them."""
+        self.env.auto_reload = True
+        for key in list(self.env.cache.keys()) if self.env.cache is not None else ():
+            try:
+                self.env.get_template(key[1])  # a new Template if its file changed, else the kept one
+            except jinja2.TemplateError:  # gone or broken now: reported where a page uses it
+                del self.env.cache[key]
+        self.env.auto_reload = False
 
     def source_files(self, shell: SiteView, source: SourceView) -> list[tuple[str, bytes]]:
         """sources/<slug>.html, history/<slug>.html (long histories) and badges/<slug>.svg."""
@@ -455,7 +595,7 @@ def sync_chart(runs: tuple[RunView, ...], total: int, labels: Labels, width: int
             bars.append(Bar(series, value, x, y, bar_w, h,
                             f'x="{_num(x)}" y="{_num(y)}" width="{width_text}" height="{_num(h)}"',
                             SERIES_FILL[series], fill(bar_label, run=name, series=series_names[series], value=value)))
-        lines = ((run.started_at.strftime(date_format), run.started_at.strftime(time_format)) if run.started_at
+        lines = ((strftime(run.started_at, date_format), strftime(run.started_at, time_format)) if run.started_at
                  else (name,))
         groups.append((number, run, _num(centre), tuple(bars), lines))
         desc.append(fill(run_desc, n=number, status=run.status, fetched=run.fetched, processed=run.processed,
@@ -569,11 +709,11 @@ def export_entry(s: SourceView) -> dict:
 
 
 def export_entry_text(s: SourceView) -> bytes:
-    """export_entry as its line of sources.json, compressed: a cached source's entry is reused as
-    it is, and thousands of them (with their sync histories) stay small in memory. Compact, one
-    source a line: json's C encoder only runs without indent, and the file is 2.5x smaller."""
-    text = json.dumps(export_entry(s), ensure_ascii=False, separators=(",", ":"))
-    return zlib.compress(text.encode("utf-8"), 1)
+    """export_entry as its line of sources.json, in UTF-8: a cached source's entry is reused as it
+    is. Compact, one source a line: json's C encoder only runs without indent, and the file is
+    2.5x smaller. Kept as it is, not compressed: the store is on disk, and compressing every
+    entry cost as much as encoding it."""
+    return json.dumps(export_entry(s), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def export_document(site: SiteView, counts: Counter, entries: Iterable[bytes]) -> Iterator[bytes]:
@@ -594,7 +734,7 @@ def export_document(site: SiteView, counts: Counter, entries: Iterable[bytes]) -
     assert text.endswith('"sources": []\n}')
     first = True
     for entry in entries:
-        yield ((text[: -len("[]\n}")] + "[\n").encode("utf-8") if first else b",\n") + zlib.decompress(entry)
+        yield ((text[: -len("[]\n}")] + "[\n").encode("utf-8") if first else b",\n") + entry
         first = False
     yield (text + "\n").encode("utf-8") if first else b"\n  ]\n}\n"
 

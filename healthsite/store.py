@@ -26,7 +26,7 @@ from typing import Iterator
 from .problems import OutputError, Problem
 from .views import Canaries
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"  # 7: sources.json entries kept uncompressed
 WAIT = 600  # seconds a build waits for another one that uses the same cache
 MEMORY = Path(":memory:")  # a store kept for this process only (serve), removed when it ends
 
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS sources (
     shown_text TEXT,                  -- what its pages show (exempts a foreign name from the scan)
     warnings BLOB,                    -- pickled list of Problem, or NULL
     row0 TEXT, row1 TEXT,             -- its dashboard rows (index, filter pages)
-    entry BLOB                        -- its sources.json line, compressed
+    entry BLOB                        -- its sources.json line (UTF-8)
 );
 CREATE INDEX IF NOT EXISTS sources_order ON sources (shown, rank, sort_name, slug);
 -- covering indexes: a rebuild reads every signature and the counts without the wide rows

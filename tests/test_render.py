@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timezone
 import re
 from pathlib import Path
 
@@ -504,3 +505,53 @@ def test_templates_escape_every_value_the_way_jinja_does():
     stock = jinja2.Environment(autoescape=True).from_string(source).render(**values)
     assert ours == stock
     assert ours.startswith('<p title="&lt;script&gt;alert(&#39;x&#39;) &amp; &#34;y&#34;&lt;/script&gt;">')
+
+
+def test_compiled_templates_write_what_stock_jinja_writes(tmp_path):
+    """The code generator's shortcuts (blocks buffered, attributes looked up first with getattr,
+    render.py's own globals called directly, str values escaped in place) change nothing a
+    template writes: inheritance, super(), includes in blocks, a dict's key as an attribute,
+    undefined attributes tested or defaulted, macros, context functions, nested calls."""
+    import jinja2
+    (tmp_path / "base.html").write_text(
+        "<title>{% block title %}T{% endblock %}</title>{% block body %}{% endblock %}|{{ d.key }}")
+    (tmp_path / "part.html").write_text("[{{ a }} {{ chip(a, 'x') }}]")
+    (tmp_path / "page.html").write_text(
+        '{% extends "base.html" %}{% block title %}{{ super() }}·{{ o.name }}{% endblock %}'
+        '{% block body %}{% macro m(x, y=1) %}<b>{{ x }}{{ y }}</b>{% endmacro %}'
+        '{{ a }} {{ d.key }} {{ d.nope is defined }} {{ o.nope|default("dflt") }} {{ o.inner.name }} '
+        '{{ m(a) }} {{ m(a, y=chip(a, "t")) }} {{ ctx_fn() }} {{ chip(status_badge(a), yes_no(o.flag, labels)) }} '
+        '{{ lam(a) }} {% for r in rows %}{{ loop.index }}{{ chip(r, r) }}{{ lam(r) }}{% endfor %}'
+        '{% include "part.html" %}{{ n }} {{ b }}{% endblock %}')
+
+    class Thing:
+        name = "<thing>"
+        flag = True
+        inner = None
+
+    thing = Thing()
+    thing.inner = Thing()
+    labels = type("L", (), {"yes": "Yes", "no": "No"})()
+    values = {"a": "<a & 'b'>", "d": {"key": "k<v>"}, "o": thing, "rows": ["r1", "<r2>"], "n": 3, "b": Markup("<i>x</i>"),
+              "lam": lambda x: f"λ{x}", "labels": labels,
+              "ctx_fn": jinja2.pass_context(lambda context: context["a"] + "!")}
+    ours_env = render.make_environment(tmp_path)
+    stock = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)), autoescape=True,
+                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                               keep_trailing_newline=True)
+    stock.globals.update(ours_env.globals)
+    stock.filters.update(ours_env.filters)
+    ours = ours_env.get_template("page.html").render(**values)
+    assert ours == stock.get_template("page.html").render(**values)
+    assert "k&lt;v&gt;" in ours and "dflt" in ours and "λ&lt;r2&gt;" in ours and "[&lt;a &amp; &#39;b&#39;&gt;" in ours
+    with pytest.raises(jinja2.UndefinedError):  # an undefined attribute printed is still an error
+        ours_env.from_string("{{ o.nope }}").render(o=thing)
+
+
+@given(st.datetimes(timezones=st.just(timezone.utc)),
+       st.lists(st.sampled_from(["%Y", "%y", "%m", "%d", "%e", "%H", "%M", "%S", "%j", "%b", "%B", "%a", "%A",
+                                 "%%", "%I", "%p", "%Z", "%", " ", "T", "-", ":", "UTC", "{x}", "'", "%s", "é"]),
+                max_size=8).map("".join))
+def test_strftime_writes_what_datetime_strftime_writes(value, fmt):
+    assert render.strftime(value, fmt) == value.strftime(fmt)
+    assert render._iso(value) == value.strftime("%Y-%m-%dT%H:%M:%SZ")
