@@ -13,6 +13,7 @@ for byte.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -431,7 +432,13 @@ def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PAR
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(progress(len(items))) if progress and len(items) >= PARALLEL_FROM else None
         if parallel:
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")))
+            # What the workers inherit is frozen out of the collector's reach, so no collection
+            # in a worker walks (and copies, page by page) the parent's heap; they collect less
+            # often, too: a source leaves almost no cycles behind.
+            gc.freeze()
+            stack.callback(gc.unfreeze)
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"),
+                                                           initializer=_worker_started))
             stack.callback(pool.shutdown, cancel_futures=True)
             iterator = pool.map(func, items, chunksize=max(1, min(64, len(items) // (workers * 16))))
         else:
@@ -440,6 +447,10 @@ def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PAR
             if bar is not None:
                 bar.update(1)
             yield item
+
+
+def _worker_started() -> None:
+    gc.set_threshold(20_000, 50, 100)
 
 
 def _scan(groups: list[tuple[Path, list[str], bool]], key: str, load_canaries, jobs: int | None) -> list[verify.Leak]:
