@@ -319,6 +319,28 @@ def fill(template: str, **values: object) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=256)
+def filler(template: str, names: tuple[str, ...]) -> Callable[..., str]:
+    """fill(template, **dict(zip(names, values))) as a function of the values, for a label
+    filled many times with the same names (the chart's bar titles): the template is parsed
+    once. Its text reaches the function as values, never as code: the code is made of fixed
+    snippets only (P[i], a0, a1, ...)."""
+    parts = _fill_parts(template)
+    pieces = [parts[0]]
+    code = ["P[0]"]
+    for i in range(1, len(parts), 2):
+        name = parts[i]
+        if name in names:
+            code.append(f"str(a{names.index(name)})")
+        else:  # left as written, as fill leaves it
+            pieces.append("{" + name + "}")
+            code.append(f"P[{len(pieces) - 1}]")
+        pieces.append(parts[i + 1])
+        code.append(f"P[{len(pieces) - 1}]")
+    arguments = ", ".join(f"a{i}" for i in range(len(names)))
+    return eval(f"lambda {arguments}: {' + '.join(code)}", {"P": tuple(pieces)})  # noqa: S307 - fixed snippets only
+
+
 @functools.lru_cache(maxsize=1024)  # a few dozen labels, filled thousands of times a build
 def _fill_parts(template: str) -> list[str]:
     """text, name, text, name, ..., text"""
@@ -582,24 +604,27 @@ def sync_chart(runs: tuple[RunView, ...], total: int, labels: Labels, width: int
     groups, desc = [], [fill(labels.chart_desc, first=total - len(ordered) + 1, last=total, total=total)]
     first = total - len(ordered) + 1
     width_text = _num(bar_w)
+    run_name = filler(run_label, ("n",))
+    bar_title = filler(bar_label, ("run", "series", "value"))
+    run_text = filler(run_desc, ("n", "status", "fetched", "processed", "failed"))
+    named = [(series, series_names[series], SERIES_FILL[series]) for series in SERIES]
+    half = bar_w * len(SERIES) / 2
     for i, run in enumerate(ordered):
         number = first + i
-        name = fill(run_label, n=number)
+        name = run_name(number)
         centre = left + slot * (i + 0.5)
-        x0 = centre - bar_w * len(SERIES) / 2
+        x0 = centre - half
         bars = []
-        for j, series in enumerate(SERIES):
-            value = getattr(run, series)
+        for j, ((series, series_name, colour), value) in enumerate(zip(named, (run.fetched, run.processed, run.failed))):
             h = plot_h * value / top_value
             x, y = x0 + j * bar_w, bottom - h
             bars.append(Bar(series, value, x, y, bar_w, h,
                             f'x="{_num(x)}" y="{_num(y)}" width="{width_text}" height="{_num(h)}"',
-                            SERIES_FILL[series], fill(bar_label, run=name, series=series_names[series], value=value)))
+                            colour, bar_title(name, series_name, value)))
         lines = ((strftime(run.started_at, date_format), strftime(run.started_at, time_format)) if run.started_at
                  else (name,))
         groups.append((number, run, _num(centre), tuple(bars), lines))
-        desc.append(fill(run_desc, n=number, status=run.status, fetched=run.fetched, processed=run.processed,
-                         failed=run.failed))
+        desc.append(run_text(number, run.status, run.fetched, run.processed, run.failed))
     values = (0, top_value // 2, top_value) if top_value >= 2 else (0, top_value)
     ticks = tuple((v, _num(bottom - plot_h * v / top_value), _num(bottom - plot_h * v / top_value + 4))
                   for v in values)

@@ -555,3 +555,12 @@ def test_compiled_templates_write_what_stock_jinja_writes(tmp_path):
 def test_strftime_writes_what_datetime_strftime_writes(value, fmt):
     assert render.strftime(value, fmt) == value.strftime(fmt)
     assert render._iso(value) == value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@given(st.lists(st.sampled_from(["{run}", "{series}", "{value}", "{other}", "{", "}", "{{run}}", "a", " ", "%s", "'", '"',
+                                 "\\", "P[0]", "a0", "é"]), max_size=10).map("".join),
+       st.one_of(st.text(max_size=5), st.integers()), st.text(max_size=5), st.integers())
+def test_filler_writes_what_fill_writes(template, run, series, value):
+    """The chart fills its labels through filler (parsed once); the text is fill's."""
+    assert render.filler(template, ("run", "series", "value"))(run, series, value) == \
+        render.fill(template, run=run, series=series, value=value)
