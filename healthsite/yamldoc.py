@@ -57,6 +57,10 @@ class _Loader(_BaseLoader):
         firsts = self.yaml_implicit_resolvers
         if value[:1] not in firsts and None not in firsts:
             return _STR
+        # A letter that only starts a YAML 1.1 bool or null word (yes, Off, null, FALSE: five
+        # characters at most): longer text is text. Ids, names and refs mostly start so.
+        if len(value) > 5 and value[0] in _WORD_FIRSTS:
+            return _STR
         # Plain decimal digits: the float patterns all need a '.', the int one takes them.
         if value.isdigit() and value.isascii() and (value[0] != "0" or len(value) == 1):
             return _INT
@@ -66,6 +70,10 @@ class _Loader(_BaseLoader):
                 self._resolved.clear()
             self._resolved[value] = tag
         return tag
+
+_WORD_FIRSTS = frozenset(first for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+                         if first and first.isalpha()
+                         and all(tag in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null") for tag, _ in resolvers))
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 100_000  # values after alias expansion: stops "billion laughs" documents

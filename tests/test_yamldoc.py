@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, strategies as st
 
 from healthsite import yamldoc
 
@@ -118,3 +119,18 @@ def test_token_shaped_value_is_an_error_and_never_echoed(tmp_path, token, kind):
 def test_masked_form_is_not_a_secret(tmp_path):
     _, problems = read(tmp_path, "ref_shown: tt_•••_fr\nnote: the ref ends in •••7890\n")
     assert problems == []
+
+
+_WORDS = ["yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON",
+          "off", "Off", "OFF", "null", "Null", "NULL", "~", "y", "n", "<<", "=", "1.5", "0o17", "017", "1_000", ".inf"]
+
+
+@given(st.lists(st.one_of(st.sampled_from(_WORDS), st.sampled_from(list("yYnNtTfFoO~aZ_-. 01:"))), min_size=1,
+                max_size=8).map("".join))
+def test_plain_scalars_resolve_as_pyyaml_resolves_them(text):
+    """The loader's shortcuts for plain scalars (remembered tags, text by its first letter or its
+    length) give the tag PyYAML's own resolver gives."""
+    import yaml
+    loader = yamldoc._Loader("")
+    assert loader.resolve(yaml.ScalarNode, text, (True, False)) == \
+        yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
