@@ -24,13 +24,16 @@ MappingStatus = Literal["confirmed", "unconfirmed", "partial"]
 ActionState = Literal["allowed", "blocked", "hidden"]
 
 
+_UTC_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
 def _utc(value: object) -> datetime:
     """A UTC instant written in ISO 8601 with an explicit zone (Z or +00:00)."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
         text = value.strip()
-        if not re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", text):
+        if not _UTC_START.match(text):
             raise ValueError("expected a UTC date and time such as 2026-11-20T08:15:00Z")
         try:
             parsed = datetime.fromisoformat(text.replace("z", "Z"))
@@ -38,6 +41,8 @@ def _utc(value: object) -> datetime:
             raise ValueError("not a real date and time (expected e.g. 2026-11-20T08:15:00Z)") from None
     else:
         raise ValueError("expected a UTC date and time such as 2026-11-20T08:15:00Z")
+    if parsed.tzinfo is timezone.utc:  # a trailing Z: most times
+        return parsed
     if parsed.tzinfo is None:
         raise ValueError("the time zone is missing: write UTC times with a trailing Z")
     if parsed.utcoffset().total_seconds() != 0:
