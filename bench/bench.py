@@ -1,10 +1,13 @@
 """Benchmark: cold build, no-change rebuild and one-edit rebuild of N synthetic sources,
 with Hugo rendering the same pages from YAML front matter in the same run (where installed).
 
-    python bench/bench.py --sources 10000 [--sources 100000] [--no-hugo]
+    python bench/bench.py --sources 10000 [--sources 100000] [--rounds 3] [--no-hugo]
 
-Every number comes from this one run, so ratios hold on a noisy shared machine. Peak memory is
-the largest resident set of any one process (the build's workers included), from getrusage.
+Every number comes from this one run, so ratios hold on a noisy shared machine. With --rounds N
+the cold build and Hugo's run N times, one after the other, and the table gives the medians
+and the median of the N ratios (their range beside it): on a machine shared with other jobs one
+pair of runs can be off by half. Peak memory is the largest resident set of any one process (the
+build's workers included), from getrusage.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -40,22 +44,39 @@ def isolated(cmd: list[str], cwd: Path = REPO) -> tuple[float, float]:
     return float(seconds), float(mb)
 
 
-def bench(n: int, work: Path, hugo: bool) -> dict:
+def bench(n: int, work: Path, hugo: bool, rounds: int = 1) -> dict:
     content = work / f"content-{n}"
     out = work / f"site-{n}"
     cache = work / f"cache-{n}"
     t = time.perf_counter()
     generate.write_content(content, n)
     gen_s = time.perf_counter() - t
-    for path in (out, cache):
-        shutil.rmtree(path, ignore_errors=True)
+    hugo = hugo and shutil.which("hugo") is not None
+    hugo_site, hugo_out = work / f"hugo-{n}", work / f"hugo-out-{n}"
+    if hugo:
+        generate.write_hugo(hugo_site, n)
     build = [sys.executable, str(REPO / "build.py"), "build", "--content", str(content), "--out", str(out),
              "--cache", str(cache)]
     row: dict = {"n": n, "generate_s": gen_s}
-    row["cold_s"], row["cold_mb"] = isolated(build)
+    colds, hugos = [], []
+    for _ in range(rounds):  # one after the other, so both meet the same load on the machine
+        for path in (out, cache, hugo_out):
+            shutil.rmtree(path, ignore_errors=True)
+        colds.append(isolated(build))
+        if hugo:
+            hugos.append(isolated(["hugo", "--quiet", "-s", str(hugo_site), "-d", str(hugo_out)]))
+    row["cold_s"], row["cold_mb"] = statistics.median(s for s, _ in colds), max(mb for _, mb in colds)
+    row["cold_runs"] = [round(s, 2) for s, _ in colds]
     pages = sum(1 for _ in out.rglob("*.html"))
     row["pages"] = pages
     row["pages_per_s"] = pages / row["cold_s"]
+    if hugo:
+        row["hugo_s"], row["hugo_mb"] = statistics.median(s for s, _ in hugos), max(mb for _, mb in hugos)
+        row["hugo_runs"] = [round(s, 2) for s, _ in hugos]
+        ratios = [c / h for (c, _), (h, _) in zip(colds, hugos)]
+        row["ratio"], row["ratio_range"] = statistics.median(ratios), (min(ratios), max(ratios))
+        shutil.rmtree(hugo_site, ignore_errors=True)
+        shutil.rmtree(hugo_out, ignore_errors=True)
     row["nochange_s"], row["nochange_mb"] = isolated(build)
     edited = content / "sources" / f"bench-{n // 2:06d}.yaml"
     edited.write_text(edited.read_text(encoding="utf-8").replace("Synthetic source", "Edited source"), encoding="utf-8")
@@ -73,16 +94,6 @@ def bench(n: int, work: Path, hugo: bool) -> dict:
         sys.exit(f"warm rebuild failed\n{done.stderr[-2000:]}")
     row["warm_edit_s"], row["warm_rename_s"] = (float(x) for x in done.stdout.split("\n")[-2].split())
     shutil.rmtree(work / f"site-{n}-warm", ignore_errors=True)
-    cold_check = work / f"site-{n}-cold"
-    shutil.rmtree(cold_check, ignore_errors=True)
-    if hugo and shutil.which("hugo"):
-        hugo_site = work / f"hugo-{n}"
-        generate.write_hugo(hugo_site, n)
-        hugo_out = work / f"hugo-out-{n}"
-        shutil.rmtree(hugo_out, ignore_errors=True)
-        row["hugo_s"], row["hugo_mb"] = isolated(["hugo", "--quiet", "-s", str(hugo_site), "-d", str(hugo_out)])
-        shutil.rmtree(hugo_site, ignore_errors=True)
-        shutil.rmtree(hugo_out, ignore_errors=True)
     return row
 
 
@@ -91,6 +102,7 @@ def main() -> None:
     parser.add_argument("--sources", type=int, action="append", help="N (repeatable); default 1000 and 10000")
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--no-hugo", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1, help="cold builds (and Hugo runs) per size; medians reported")
     parser.add_argument("--keep", action="store_true", help="keep the generated content and output")
     args = parser.parse_args()
     sizes = args.sources or [1000, 10000]
@@ -98,16 +110,18 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
     rows = []
     for n in sizes:
-        row = bench(n, args.work, not args.no_hugo)
+        row = bench(n, args.work, not args.no_hugo, max(1, args.rounds))
         rows.append(row)
         print(row, flush=True)
     print()
     print("| sources | pages | cold build | pages/s | peak MB (cold / rebuilds) | no-change rebuild | "
-          "one edit: CLI / warm | one rename: CLI / warm | Hugo cold | Hugo MB | cold vs Hugo | warm edit vs Hugo |")
+          "one edit: CLI / warm | one rename: CLI / warm | Hugo cold | Hugo MB | cold vs Hugo (range) | warm edit vs Hugo |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         hugo = f"{r['hugo_s']:.2f} s | {r['hugo_mb']:.0f}" if "hugo_s" in r else "– | –"
-        ratios = (f"{r['cold_s'] / r['hugo_s']:.2f}× | {r['warm_edit_s'] / r['hugo_s'] * 100:.1f} %"
+        low, high = r.get("ratio_range", (0, 0))
+        spread = f" ({low:.2f}–{high:.2f})" if low != high else ""
+        ratios = (f"{r['ratio']:.2f}×{spread} | {r['warm_edit_s'] / r['hugo_s'] * 100:.1f} %"
                   if "hugo_s" in r else "– | –")
         rebuilds = max(r["nochange_mb"], r["edit_mb"], r["rename_mb"])
         print(f"| {r['n']} | {r['pages']} | {r['cold_s']:.2f} s | {r['pages_per_s']:.0f} | "
