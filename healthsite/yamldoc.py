@@ -33,44 +33,42 @@ _ignore_two = slice  # takes two arguments of any kind and does nothing else
 
 
 class _Loader(_BaseLoader):
-    """Remembers how plain scalars resolve: keys and enum values repeat across thousands of
-    files, and the resolver's regexes were the largest cost of reading a file."""
-
-    _resolved: dict = {}
+    """libyaml's composer, with a cheaper resolver: how a plain scalar resolves depends on its
+    text alone, and keys and enum values repeat across thousands of files."""
 
     def __init__(self, stream):
         super().__init__(stream)
         # The composer calls these around every node, for path resolvers; a safe loader has none
         # (BaseResolver's own methods return at once then). Builtins cost less than that call.
         self.descend_resolver, self.ascend_resolver = _ignore_two, tuple
+        # The composer calls self.resolve for every node: an lru_cache answers a repeated one in
+        # C, without a Python call (a file has about 170 of them, most of them keys).
+        self.resolve = _resolve
 
-    def resolve(self, kind, value, implicit, _get=_resolved.get):
-        if value is None:  # a collection (a scalar's value is text): no tag given means the plain type
-            return _SEQ if kind is yaml.SequenceNode else _MAP
-        if not implicit[0]:  # quoted or block text is a string: no regex needed
-            return _STR
-        tag = _get(value)
-        if tag is not None:
-            return tag
-        # The resolver only tries the patterns registered for the text's first character: with
-        # none (names, refs, most prose), it is text.
-        firsts = self.yaml_implicit_resolvers
-        if value[:1] not in firsts and None not in firsts:
-            return _STR
-        # A letter that only starts a YAML 1.1 bool or null word (yes, Off, null, FALSE: five
-        # characters at most): longer text is text. Ids, names and refs mostly start so.
-        if len(value) > 5 and value[0] in _WORD_FIRSTS:
-            return _STR
-        # Plain decimal digits: the float patterns all need a '.', the int one takes them.
-        if value.isdigit() and value.isascii() and (value[0] != "0" or len(value) == 1):
-            return _INT
-        tag = super().resolve(kind, value, implicit)  # depends on the text alone: kept
-        if len(value) <= 40:  # long text is rarely repeated
-            if len(self._resolved) > 20_000:  # bounded: counts and ids rarely repeat
-                self._resolved.clear()
-            self._resolved[value] = tag
-        return tag
 
+@functools.lru_cache(maxsize=8192)
+def _resolve(kind, value, implicit):
+    """The tag of a node without one, as the loader's resolver gives it."""
+    if value is None:  # a collection (a scalar's value is text): no tag given means the plain type
+        return _SEQ if kind is yaml.SequenceNode else _MAP
+    if not implicit[0]:  # quoted or block text is a string: no regex needed
+        return _STR
+    # The resolver only tries the patterns registered for the text's first character: with
+    # none (names, refs, most prose), it is text.
+    firsts = _BaseLoader.yaml_implicit_resolvers
+    if value[:1] not in firsts and None not in firsts:
+        return _STR
+    # A letter that only starts a YAML 1.1 bool or null word (yes, Off, null, FALSE: five
+    # characters at most): longer text is text. Ids, names and refs mostly start so.
+    if len(value) > 5 and value[0] in _WORD_FIRSTS:
+        return _STR
+    # Plain decimal digits: the float patterns all need a '.', the int one takes them.
+    if value.isdigit() and value.isascii() and (value[0] != "0" or len(value) == 1):
+        return _INT
+    return _RESOLVER.resolve(kind, value, implicit)
+
+
+_RESOLVER = yaml.resolver.Resolver()  # the safe loaders' resolver, without the loader around it
 _WORD_FIRSTS = frozenset(first for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
                          if first and first.isalpha()
                          and all(tag in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null") for tag, _ in resolvers))
