@@ -16,6 +16,7 @@ import base64
 import functools
 import hashlib
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -421,6 +422,11 @@ class Renderer:
         """The source's row of the dashboard table, for the index and for the filter pages."""
         with _render_errors():
             row = self.env.get_template("macros.html").module.source_row
+            # Made once, with a marker for the root that no content can hold (it is new each
+            # process), then the root put in twice; made twice if the marker is not there once.
+            text = str(row(source, _ROOT_MARK, shell.labels)).strip()
+            if text.count(_ROOT_MARK) == 1:
+                return text.replace(_ROOT_MARK, ""), text.replace(_ROOT_MARK, "../")
             return str(row(source, "", shell.labels)).strip(), str(row(source, "../", shell.labels)).strip()
 
     def site_files(self, site: SiteView, dashboard: "Dashboard", only: set[tuple[str, str]] | None = None,
@@ -491,6 +497,8 @@ class Renderer:
             yield _encode(("" if first else "\n      ") + "\n      ".join(batch))
         yield _encode(after)
 
+
+_ROOT_MARK = f"\0root-{os.urandom(16).hex()}\0"  # Renderer.rows: a stand-in for the root, never written
 
 # Where the rows go in a dashboard page: text no template writes. Should content ever hold it, the
 # page has it twice and is rendered whole (_dashboard_page checks).

@@ -564,3 +564,22 @@ def test_filler_writes_what_fill_writes(template, run, series, value):
     """The chart fills its labels through filler (parsed once); the text is fill's."""
     assert render.filler(template, ("run", "series", "value"))(run, series, value) == \
         render.fill(template, run=run, series=series, value=value)
+
+
+@pytest.mark.parametrize("name", ["Plain Name", "Name with the marker {mark} in it", "{mark}{mark}"])
+def test_dashboard_rows_are_the_rows_made_with_each_root(name, monkeypatch):
+    """Renderer.rows makes a row once with a stand-in for the root; the rows are the ones the
+    macro makes with "" and "../", even when a name holds the stand-in itself."""
+    from healthsite.views import PlatformView, ReasonView, SourceView, TechnicalView
+    mark = render._ROOT_MARK
+    source = SourceView(slug="s1", name=name.format(mark=mark), platform=PlatformView("tiktok_ads", "TikTok Ads", "OAuth"),
+                        context=None, status="degraded", reasons=(ReasonView("rate_limited", "WARNING", "Slow <down>"),),
+                        technical=TechnicalView(True, "NOT_REQUIRED", False, False, False, "confirmed", None),
+                        actions=(), data_quality=(), runs=(), accounts=(), notes=None)
+    renderer = render.Renderer()
+    labels = render.Labels({"no_reasons": "None", "never": "never", "yes": "Yes", "no": "No"})
+    shell = type("Shell", (), {"labels": labels})()
+    macro = renderer.env.get_template("macros.html").module.source_row
+    expected = (str(macro(source, "", labels)).strip(), str(macro(source, "../", labels)).strip())
+    assert renderer.rows(shell, source) == expected
+    assert 'href="sources/s1.html"' in expected[0] and 'href="../sources/s1.html"' in expected[1]
