@@ -44,6 +44,19 @@ def is_built_site(folder: Path) -> bool:
     return SIGNATURE in head and (folder / "index.html").is_file()
 
 
+def _fresh_folder(parent: Path, prefix: str) -> Path:
+    """A new folder of a unique name, made as mkdir makes one (the umask decides its mode): it
+    becomes the output folder, which a web server running as another user must be able to read
+    (tempfile.mkdtemp's folders are the owner's only)."""
+    while True:
+        folder = parent / f"{prefix}{os.urandom(6).hex()}"
+        try:
+            folder.mkdir(0o777)
+            return folder
+        except FileExistsError:
+            continue
+
+
 class Staging:
     """A build's output, assembled beside the real one and swapped in by commit()."""
 
@@ -59,7 +72,7 @@ class Staging:
             missing = missing.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            self.root = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.building-", dir=parent))
+            self.root = _fresh_folder(parent, f".{self.out.name}.building-")
         except OSError as exc:
             raise OutputError(f"{out}: cannot write next to the output folder: {exc.strerror or exc}") from None
         self._seen: set[str] = set()

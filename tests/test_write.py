@@ -33,6 +33,21 @@ def test_commit_writes_every_file(out, content):
     assert [p.name for p in out.parent.iterdir()] == ["site"]
 
 
+def test_the_output_folder_is_made_as_mkdir_makes_one(out, content, tmp_path):
+    """Readable as any folder the user makes (a web server may run as another user), not the
+    owner-only mode of a temporary folder."""
+    import os
+    old = os.umask(0o022)
+    try:
+        with staged(out, content, SITE) as stage:
+            stage.commit()
+        (tmp_path / "plain").mkdir()
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777 == 0o755
+    assert (out / "sources").stat().st_mode & 0o777 == 0o755
+
+
 def test_commit_replaces_the_whole_previous_output(out, content):
     with staged(out, content, {**SITE, "sources/old.html": b"old"}) as stage:
         stage.commit()
