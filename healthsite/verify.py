@@ -61,6 +61,149 @@ _SUSPECT_ENTITY = re.compile(b"&(?:#(?!39;|34;)|(?!amp;|lt;|gt;|quot;)(?:[a-z]|"
                              + re.escape(_KELVIN) + b"|" + re.escape(_DOTTED_I) + b"))")
 
 
+# The first look at each written page, a superset of everything above and of
+# secrets.may_hold_token: a page it passes (nearly every page) is not lower-cased, decoded or
+# parsed. A regex pass costs about what bytes.lower() does and bytes.find is memchr-fast for one
+# byte only, so the literals share three passes instead of a dozen:
+#   _GATE_TAG  the page, for the tag names;
+#   _GATE_ON   a copy where n, N, C and x read c and O reads o, so handlers ("on"), srcdoc and
+#              xox[...]- all hold "oc";
+#   _GATE      a copy with _MARK put before each byte of _MARKED (a one-byte bytes.replace is
+#              memchr-fast), branching on the byte after _MARK.
+# The rarest bytes are looked for one at a time (_AT_BYTE). The copies keep the byte before each
+# literal, and in the marked one _MARK is followed by a marked byte only where it was put.
+_MARK, _MARKED = b"\x01", b"_Akq:9g"  # rarest in pages first
+_MARKING = tuple((bytes([c]), _MARK + bytes([c])) for c in _MARKED)
+_ON_FOLD = ((b"n", b"c"), (b"N", b"c"), (b"C", b"c"), (b"x", b"c"), (b"O", b"o"))
+_AT_BYTE = b"&QGJ"
+
+
+def _copy(data: bytes, replacing: tuple[tuple[bytes, bytes], ...]) -> bytes:
+    for old, new in replacing:
+        data = data.replace(old, new)
+    return data
+
+
+def _read(text: bytes, replacing: tuple[tuple[bytes, bytes], ...] = ()) -> bytes:
+    """text as it reads in a copy."""
+    return b"".join(dict(replacing).get(bytes([c]), bytes([c])) for c in text)
+
+
+def _any_case(text: bytes, replacing: tuple[tuple[bytes, bytes], ...] = ()) -> bytes:
+    """A regex for text in any ASCII case (as in the lower-cased page), as it reads in a copy."""
+    parts = []
+    for c in text:
+        forms = sorted({_read(bytes([c]).lower(), replacing), _read(bytes([c]).upper(), replacing)})
+        if len(forms) == 1:
+            parts.append(re.escape(forms[0]))
+        elif all(len(form) == 1 for form in forms):
+            parts.append(b"[" + b"".join(re.escape(form) for form in forms) + b"]")
+        else:
+            parts.append(b"(?:" + b"|".join(re.escape(form) for form in forms) + b")")
+    return b"".join(parts)
+
+
+_SEP = b"\\t-\\r\\x1c-\\x20/\"'\\x80-\\x8a\\x9f\\xa0\\xa8\\xa9\\xaf"  # before a handler, as in _SUSPECT_HANDLER
+_PREFIXES = [text.encode("ascii") for _, prefixes, _ in secrets.TOKEN_RULES for text in prefixes]
+
+
+def _prefix_rest(prefix: bytes, replacing: tuple[tuple[bytes, bytes], ...], at: int, lead: int) -> bytes:
+    """What follows the `lead` bytes at `at` of a token prefix as it reads in a copy, at a word start."""
+    read = _read(prefix, replacing)
+    return (re.escape(read[at + lead:]) + (b"(?<=" + re.escape(read) + b")" if at else b"")
+            + b"(?<![A-Za-z0-9_\\-]" + re.escape(read) + b")")  # as may_hold_token
+
+
+def _where(prefix: bytes) -> tuple[str, bytes]:
+    """Which first look finds a token prefix, and at which byte: the rarest one it holds, best one
+    with more of the prefix after it (the branch then fails on a literal, not a look back)."""
+    for kind, look in (("marked", _MARKED), ("at byte", _AT_BYTE)):
+        held = sorted((prefix.index(c) == len(prefix) - 1, look.index(c), c) for c in look if c in prefix)
+        if held:
+            return kind, bytes([held[0][2]])
+    return ("on", b"oc") if b"oc" in _read(prefix, _ON_FOLD) else ("unanchored", prefix)
+
+
+def _gate_on() -> re.Pattern[bytes]:
+    rests = [b"(?<![^" + _SEP + b"]oc)(?:[a-zA-Z]|" + re.escape(_KELVIN) + b")+" + _SPACE + b"*=",
+             b"(?<=" + _any_case(b"srcdoc", _ON_FOLD) + b")"]
+    ahead: set[bytes] | None = {b"d", b"D"}  # bytes before the "oc" of srcdoc and of the prefixes
+    for prefix in _PREFIXES:
+        if _where(prefix)[0] == "on":
+            read = _read(prefix, _ON_FOLD)
+            at = read.index(b"oc")
+            rests.append(_prefix_rest(prefix, _ON_FOLD, at, 2))
+            if ahead is not None:
+                ahead = ahead | {read[at - 1:at]} if at else None  # a prefix opening with "oc": any byte
+    # Most "oc" (an "on" or "oc" inside a word) fail at this one look at the byte before.
+    guard = b"(?<![^" + _SEP + b"".join(re.escape(b) for b in sorted(ahead)) + b"]oc)" if ahead else b""
+    return re.compile(b"oc" + guard + b"(?:" + b"|".join(rests) + b")")
+
+
+def _refresh(after_q: bytes) -> bytes:
+    """_SUSPECT_REFRESH from its q on, in any case; after_q: the look back at "eq"."""
+    return (after_q + _any_case(b"uiv") + _SPACE + b"*=(?:" + _SPACE + b"|=)*[\"']?" + _SPACE + b"*"
+            + _any_case(b"refresh"))
+
+
+def _gate() -> re.Pattern[bytes]:
+    rests: dict[bytes, list[bytes]] = {
+        # _SUSPECT_COLON; of [taTA] only A is marked
+        b":": [b"(?<=[taTA\\x00-\\x20\\x7f-\\xff]\\x01:)(?:(?<=[\\x00-\\x20\\x7f-\\xff]\\x01:)"
+               b"|(?<=[ptPT\\x00-\\x20\\x7f][taT]\\x01:)|(?<=[ptPT\\x00-\\x20\\x7f]\\x01A\\x01:))"]}
+    rests[b"q"] = [_refresh(b"(?<=[eE]\\x01q)")]  # _SUSPECT_REFRESH
+    for prefix in _PREFIXES:
+        kind, byte = _where(prefix)
+        if kind == "marked":
+            at = len(_read(prefix[:prefix.index(byte)], _MARKING))
+            rests.setdefault(byte, []).append(_prefix_rest(prefix, _MARKING, at, 2))
+    return re.compile(re.escape(_MARK) + b"(?:" + b"|".join(
+        re.escape(key) + b"(?:" + b"|".join(rests[key]) + b")" for key in rests) + b")")
+
+
+def _at_byte() -> tuple[tuple[bytes, re.Pattern[bytes]], ...]:
+    safe = [_any_case(b"amp;"), _any_case(b"lt;"), _any_case(b"gt;"), _any_case(b"quot;"), b"#34;", b"#39;"]
+    rests: dict[bytes, list[bytes]] = {b"&": [b"(?!" + b"|".join(safe) + b")"],  # _ODD_ENTITY
+                                       b"Q": [_refresh(b"(?<=[eE]Q)")]}
+    for prefix in _PREFIXES:
+        kind, byte = _where(prefix)
+        if kind == "at byte":
+            rests.setdefault(byte, []).append(_prefix_rest(prefix, (), prefix.index(byte), 1))
+    return tuple((byte, re.compile(re.escape(byte) + b"(?:" + b"|".join(rests[byte]) + b")")) for byte in rests)
+
+
+def _gate_tag() -> re.Pattern[bytes]:
+    """_SUSPECT_TAG in any case: "<", one of the names' first letters, and a branch per second
+    letter (cheaper than one per first letter)."""
+    names: dict[bytes, list[bytes]] = {}
+    for name in (b"script", b"iframe", b"frame", b"frameset", b"object", b"embed", b"applet", b"base", b"form"):
+        names.setdefault(name[1:2], []).append(name)
+    branches = [form + b"(?:" + b"|".join(b"(?<=<" + _any_case(name[:2]) + b")" + _any_case(name[2:])
+                                          for name in same) + b")"
+                for second, same in names.items() for form in (second, second.upper())]
+    return re.compile(b"<[sSiIfFoOeEaAbB](?:" + b"|".join(branches) + b")\\b")
+
+
+_GATE_TAG, _GATE_ON, _GATE, _AT = _gate_tag(), _gate_on(), _gate(), _at_byte()
+_UNANCHORED = tuple(prefix for prefix in _PREFIXES if _where(prefix)[0] == "unanchored")
+
+
+def _found_at_byte(data: bytes, byte: bytes, pattern: re.Pattern[bytes]) -> bool:
+    at = data.find(byte)
+    while at >= 0:
+        if pattern.match(data, at):
+            return True
+        at = data.find(byte, at + 1)
+    return False
+
+
+def _may_leak(data: bytes, page: bool) -> bool:
+    """False only if none of the checks in shape_leaks would look further (page: HTML or SVG)."""
+    return bool((page and _GATE_TAG.search(data)) or _GATE_ON.search(_copy(data, _ON_FOLD))
+                or _GATE.search(_copy(data, _MARKING)) or any(_found_at_byte(data, b, p) for b, p in _AT)
+                or any(prefix in data for prefix in _UNANCHORED))
+
+
 def _suspect_lower(low: bytes, odd_entity: bool) -> bool:
     """low: a page's UTF-8 bytes, lower-cased; odd_entity: whether _ODD_ENTITY is in it."""
     return bool((odd_entity and _SUSPECT_ENTITY.search(low))
@@ -168,6 +311,9 @@ def shape_leaks(name: str, data: bytes) -> list[Leak]:
     """What needs no canaries: token-shaped strings and active content, in the bytes about to be
     written. The engine runs it on each source's files as they are rendered (in the worker), and
     the canary scan (scan_tree with shapes=False) on the written files once every ref is known."""
+    page = name.endswith((".html", ".svg"))
+    if not _may_leak(data, page):
+        return []
     low = data.lower()
     odd_entity = b"&" in data and bool(_ODD_ENTITY.search(low))
     text = None
@@ -177,7 +323,7 @@ def shape_leaks(name: str, data: bytes) -> list[Leak]:
     if odd_entity or secrets.may_hold_token(data):
         text = data.decode("utf-8", errors="replace")
         found = _tokens(name, html.unescape(text) if "&" in text else text)
-    if name.endswith((".html", ".svg")) and _suspect_lower(low, odd_entity):
+    if page and _suspect_lower(low, odd_entity):
         found += _parse(name, text if text is not None else data.decode("utf-8", errors="replace"))
     return sorted(set(found), key=lambda leak: (leak.line, leak.kind))
 
@@ -213,8 +359,11 @@ def active_content(name: str, text: str) -> list[Leak]:
 
 def _parse(name: str, text: str) -> list[Leak]:
     parser = _ActiveContent(name)
-    parser.feed(text)
-    parser.close()
+    try:
+        parser.feed(text)
+        parser.close()
+    except AssertionError:  # html.parser on a broken declaration (`<![` and a control character)
+        parser.found.append(Leak(name, parser.getpos()[0], "markup the HTML parser cannot read"))
     return parser.found
 
 

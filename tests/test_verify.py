@@ -140,3 +140,9 @@ def test_a_large_file_is_scanned_in_pieces_with_the_same_findings(tmp_path):
     whole = scanner.scan_text("big.json", text)
     assert [(leak.line, leak.kind) for leak in pieces] == [(leak.line, leak.kind) for leak in whole]
     assert [leak.line for leak in pieces] == [20001, text[:text.index("tt_5555555555_zz")].count("\n") + 1, 40000]
+
+
+def test_markup_the_parser_cannot_read_is_a_finding_not_a_traceback():
+    """html.parser asserts on a broken declaration; the scan reports it with the rest."""
+    kinds = {leak.kind for leak in verify.shape_leaks("sources/x.html", b"<p><script>x</script><![\x00</p>")}
+    assert kinds == {"active content (a <script> element)", "markup the HTML parser cannot read"}
