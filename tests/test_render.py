@@ -560,10 +560,13 @@ def test_strftime_writes_what_datetime_strftime_writes(value, fmt):
 @given(st.lists(st.sampled_from(["{run}", "{series}", "{value}", "{other}", "{", "}", "{{run}}", "a", " ", "%s", "'", '"',
                                  "\\", "P[0]", "a0", "é"]), max_size=10).map("".join),
        st.one_of(st.text(max_size=5), st.integers()), st.text(max_size=5), st.integers())
-def test_filler_writes_what_fill_writes(template, run, series, value):
-    """The chart fills its labels through filler (parsed once); the text is fill's."""
-    assert render.filler(template, ("run", "series", "value"))(run, series, value) == \
-        render.fill(template, run=run, series=series, value=value)
+def test_fill_and_filler_put_values_into_placeholders(template, run, series, value):
+    """fill, and filler (a label parsed once, as the chart fills its bar titles), put str(value)
+    for each {name} given and leave any other placeholder as written."""
+    values = {"run": run, "series": series, "value": value}
+    expected = re.sub(r"\{([a-z_]+)\}", lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
+    assert render.filler(template, ("run", "series", "value"))(run, series, value) == expected
+    assert render.fill(template, **values) == expected
 
 
 @pytest.mark.parametrize("name", ["Plain Name", "Name with the marker {mark} in it", "{mark}{mark}"])
