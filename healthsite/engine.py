@@ -193,13 +193,11 @@ def _counted(parts: tuple) -> tuple:
 
 
 def _canaries(store: Store, head, catalog, authorized: str) -> views.Canaries:
-    refs: list[str] = []
-    foreign: list[str] = []
-    for source_refs, names in store.canary_parts():
-        refs += source_refs
-        foreign += names
-    store.set_meta(foreign_names=json.dumps(sorted(set(foreign))))  # before the shown text exempts any
-    return resolving.canaries_from(head, catalog, authorized, refs, foreign, store.shown_texts())
+    foreign: set[str] = set()
+    for names in store.canary_names():
+        foreign.update(names)
+    store.set_meta(foreign_names=json.dumps(sorted(foreign)))  # before the shown text exempts any
+    return resolving.canaries_from(head, catalog, authorized, store.canary_refs(), foreign, store.shown_texts())
 
 
 def _names_in(store: Store, texts: list[str]) -> bool:
@@ -424,14 +422,21 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
     return EngineResult(site, total, warnings, files_count, pages or 0, mode, len(todo), len(written), len(deleted))
 
 
-def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PARALLEL_FROM):
+def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PARALLEL_FROM, fresh=None):
     """func over items, over the cores when there are many; results in order. progress, if
-    given, makes a context manager with update(n) for long runs (the command line's bar)."""
+    given, makes a context manager with update(n) for long runs (the command line's bar).
+    fresh: (initializer, a function making its arguments) for workers that start from a small
+    process of their own rather than a copy of this one (the scan: this process has grown with
+    every source by then, and a forked worker's memory starts where this one's is)."""
     workers = min(jobs or os.cpu_count() or 1, 8)
     parallel = workers > 1 and len(items) >= parallel_from
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(progress(len(items))) if progress and len(items) >= PARALLEL_FROM else None
-        if parallel:
+        if parallel and fresh is not None:
+            stack.callback(_stop_fresh_server)
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=_fresh_context(),
+                                                           initializer=fresh[0], initargs=fresh[1]()))
+        elif parallel:
             # What the workers inherit is frozen out of the collector's reach, so no collection
             # in a worker walks (and copies, page by page) the parent's heap; they collect less
             # often, too: a source leaves almost no cycles behind.
@@ -439,6 +444,7 @@ def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PAR
             stack.callback(gc.unfreeze)
             pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"),
                                                            initializer=_worker_started))
+        if parallel:
             stack.callback(pool.shutdown, cancel_futures=True)
             iterator = pool.map(func, items, chunksize=max(1, min(64, len(items) // (workers * 16))))
         else:
@@ -453,18 +459,45 @@ def _worker_started() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
+def _fresh_context():
+    """Workers forked from a server process that has imported only the leak scan (about 16 MB),
+    started the first time it is needed."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["healthsite.verify"])
+    return context
+
+
+def _stop_fresh_server() -> None:
+    """Stop the server and wait for it, once its workers are done: a process waited for counts
+    in its parent's resource use (and the benchmark's peak memory, which reads that), and the
+    server waits for its workers. The next fresh pool starts another."""
+    from multiprocessing import forkserver
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:  # CPython 3.8 and later
+        stop()
+
+
+def _scan_worker_started(key: str, canaries: views.Canaries) -> None:
+    """A scan worker's automaton, made from the canaries it is handed."""
+    global _SCANNER, _SCAN_KEY
+    _SCANNER, _SCAN_KEY = (key, verify.Scanner(canaries)), key
+
+
 def _scan(groups: list[tuple[Path, list[str], bool]], key: str, load_canaries, jobs: int | None) -> list[verify.Leak]:
     global _SCAN_KEY, _SCAN_LOAD
     _SCAN_KEY, _SCAN_LOAD = key, load_canaries
     total = sum(len(names) for _, names, _ in groups)
+    fresh = None
     if total >= PARALLEL_FROM:
-        _scanner()  # made once, before the workers fork: they inherit it
         items = [(folder, names[i:i + 256], shapes) for folder, names, shapes in groups
                  for i in range(0, len(names), 256)]
+        # Each worker makes its own automaton of the canaries (this process makes none): the
+        # automaton is the largest thing a scan holds, and this process is already the largest.
+        fresh = (_scan_worker_started, lambda: (key, load_canaries()))
     else:
         items, jobs = [group for group in groups if group[1]], 1
     leaks: list[verify.Leak] = []
-    for found in _map(_scan_chunk, items, jobs, None, parallel_from=2):  # items are chunks of files
+    for found in _map(_scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh):  # items are chunks of files
         leaks.extend(found)
     return leaks
 

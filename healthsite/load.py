@@ -217,11 +217,24 @@ def load_head(content_dir: Path) -> Head:
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    slug: str
+    """A listed source file. Its slug and signature are made when asked for: a build lists
+    every file and keeps the list, and at 100,000 sources a string and a tuple less per file
+    is 13 MB less."""
+
     folder: Path
     name: str
     shown_folder: str  # how messages name its folder
-    signature: tuple[int, int]  # (mtime_ns, size): a cheap "unchanged?" before any hashing
+    mtime_ns: int
+    size: int
+
+    @property
+    def slug(self) -> str:
+        return self.name.rpartition(".")[0]
+
+    @property
+    def signature(self) -> tuple[int, int]:
+        """(mtime_ns, size): a cheap "unchanged?" before any hashing."""
+        return self.mtime_ns, self.size
 
     @property
     def shown(self) -> str:
@@ -285,7 +298,7 @@ def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Prob
             problems.append(Problem(name_of(file_name), 1, 1, f"slug {slug!r} is already used by {name_of(by_slug[slug])}"))
             continue
         by_slug[slug] = file_name
-        files.append(SourceFile(slug, folder, file_name, shown_folder, (info.st_mtime_ns, info.st_size)))
+        files.append(SourceFile(folder, file_name, shown_folder, info.st_mtime_ns, info.st_size))
     return files, problems, warnings
 
 

@@ -217,10 +217,15 @@ class Store:
         for (entry,) in self.db.execute("SELECT entry FROM sources WHERE shown = 1 ORDER BY rank, sort_name, slug"):
             yield entry
 
-    def canary_parts(self) -> Iterator[tuple[list[str], list[str]]]:
-        """Every source's raw refs and the names it adds that another profile must not see."""
-        for refs, names in self.db.execute("SELECT refs, foreign_names FROM sources"):
-            yield json.loads(refs), json.loads(names)
+    def canary_names(self) -> Iterator[list[str]]:
+        """Each source's names that another profile must not see."""
+        for (names,) in self.db.execute("SELECT foreign_names FROM sources"):
+            yield json.loads(names)
+
+    def canary_refs(self) -> Iterator[str]:
+        """Every source's raw refs, one by one."""
+        for (refs,) in self.db.execute("SELECT refs FROM sources"):
+            yield from json.loads(refs)
 
     def canaries(self) -> Canaries | None:
         """The canaries as the last build made them (set_canaries)."""

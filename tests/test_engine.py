@@ -197,6 +197,23 @@ def test_parallel_and_single_process_builds_are_identical(tmp_path):
     assert tree(tmp_path / "one") == tree(tmp_path / "two")
 
 
+def test_the_scan_over_both_cores_finds_what_one_process_finds(tmp_path, monkeypatch):
+    """The parallel scan's workers start from a process of their own, with the canaries handed
+    to them: with every ref shown raw, they report the same leaks, in every chunk of files."""
+    from healthsite import masking, resolve
+    content = generate.write_content(tmp_path / "content", 2 * 256)  # more than one chunk of files each
+    monkeypatch.setattr(resolve, "mask_ref", lambda ref, prefix: ref)
+    assert masking.mask_ref is not resolve.mask_ref
+    found = []
+    for jobs in (1, 2):
+        with pytest.raises(pipeline.LeakError) as caught:
+            build(content, tmp_path / f"site-{jobs}", jobs=jobs)
+        found.append(caught.value.leaks)
+    assert found[0] == found[1]
+    pages = {leak.file for leak in found[0] if leak.file.startswith("sources/")}
+    assert len(pages) > 256 and "sources.json" in {leak.file for leak in found[0]}
+
+
 def test_no_progress_bar_in_pipes(bench_content, tmp_path):
     result = CliRunner().invoke(cli, ["build", "--content", str(bench_content), "--out", str(tmp_path / "site")])
     assert result.exit_code == 0, result.output
