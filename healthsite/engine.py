@@ -192,12 +192,15 @@ def _counted(parts: tuple) -> tuple:
     return parts[0], parts[3], parts[4]
 
 
-def _canaries(store: Store, head, catalog, authorized: str) -> views.Canaries:
+def _canaries(store: Store, head, catalog, authorized: str) -> str:
+    """Make the canaries from every source's parts in the store, and keep them there; their
+    digest. Only the names are ever all in memory here, never the refs."""
     foreign: set[str] = set()
     for names in store.canary_names():
         foreign.update(names)
     store.set_meta(foreign_names=json.dumps(sorted(foreign)))  # before the shown text exempts any
-    return resolving.canaries_from(head, catalog, authorized, store.canary_refs(), foreign, store.shown_texts())
+    names = resolving.canary_names(head, catalog, authorized, foreign, store.shown_texts())
+    return store.set_canaries(store.canary_refs(), names)
 
 
 def _names_in(store: Store, texts: list[str]) -> bool:
@@ -386,11 +389,9 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         # (a name the site shows anyway is no canary).
         last_key = store.meta("canaries")
         if canaries_dirty or last_key is None or _names_in(store, shown_changed):
-            canaries = _canaries(store, head, catalog, authorized)
-            canary_key = store.set_canaries(canaries)
-            load_canaries = lambda: canaries  # noqa: E731
-        else:  # the last build's canaries: read only if this process has no scanner of them yet
-            canary_key, load_canaries = last_key, store.canaries
+            canary_key = _canaries(store, head, catalog, authorized)
+        else:  # the last build's canaries: read only if a process has no scanner of them yet
+            canary_key = last_key
         # Every source's own files had their shapes scanned as they were rendered; here the
         # canaries over what is new (everything, when the canaries changed: a new ref may already
         # be in an unchanged page), and the site-level files in full.
@@ -399,7 +400,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             fresh = set(changed) | set(site_written)
             to_scan.append((out, [p for p in store.paths() if p not in fresh], False))
         clock("canaries")
-        leaks += _scan(to_scan, canary_key, load_canaries, jobs)
+        leaks += _scan(to_scan, canary_key, store, jobs)
         clock("scan")
         if leaks:
             raise LeakError(leaks)
@@ -477,15 +478,15 @@ def _stop_fresh_server() -> None:
         stop()
 
 
-def _scan_worker_started(key: str, canaries: views.Canaries) -> None:
-    """A scan worker's automaton, made from the canaries it is handed."""
+def _scan_worker_started(key: str, names: str, refs: str) -> None:
+    """A scan worker's automaton, made from the canaries it is handed (Store.canary_texts)."""
     global _SCANNER, _SCAN_KEY
-    _SCANNER, _SCAN_KEY = (key, verify.Scanner(canaries)), key
+    _SCANNER, _SCAN_KEY = (key, verify.Scanner(views.Canaries(json.loads(refs), json.loads(names)))), key
 
 
-def _scan(groups: list[tuple[Path, list[str], bool]], key: str, load_canaries, jobs: int | None) -> list[verify.Leak]:
+def _scan(groups: list[tuple[Path, list[str], bool]], key: str, store: Store, jobs: int | None) -> list[verify.Leak]:
     global _SCAN_KEY, _SCAN_LOAD
-    _SCAN_KEY, _SCAN_LOAD = key, load_canaries
+    _SCAN_KEY, _SCAN_LOAD = key, store.canaries
     total = sum(len(names) for _, names, _ in groups)
     fresh = None
     if total >= PARALLEL_FROM:
@@ -493,7 +494,7 @@ def _scan(groups: list[tuple[Path, list[str], bool]], key: str, load_canaries, j
                  for i in range(0, len(names), 256)]
         # Each worker makes its own automaton of the canaries (this process makes none): the
         # automaton is the largest thing a scan holds, and this process is already the largest.
-        fresh = (_scan_worker_started, lambda: (key, load_canaries()))
+        fresh = (_scan_worker_started, lambda: (key, *store.canary_texts()))
     else:
         items, jobs = [group for group in groups if group[1]], 1
     leaks: list[verify.Leak] = []

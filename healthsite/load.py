@@ -260,7 +260,10 @@ def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Prob
     if _outside(folder, real_root):
         problems.append(Problem(shown(folder, root), 1, 1, "links to a folder outside the content folder: refused"))
         return [], problems, warnings
-    by_slug: dict[str, str] = {}  # slug -> the file name that has it
+    # The last file that claimed a slug. Files of one slug are next to each other in name order
+    # (a slug has no ".", and each of its characters sorts apart from "."), so that is all a
+    # clash needs to see, not a dictionary of every slug.
+    last_slug, last_name = None, ""
     files: list[SourceFile] = []
     shown_folder = shown(folder, root)  # each file's name in messages: this, "/", its name
 
@@ -294,10 +297,10 @@ def list_sources(root: Path) -> tuple[list[SourceFile], list[Problem], list[Prob
             problems.append(Problem(name_of(file_name), 1, 1, f"file name {slug!r} is not a valid slug "
                                     "(lower-case letters, digits and '-', at most 64, starting with a letter or digit)"))
             continue
-        if slug in by_slug:
-            problems.append(Problem(name_of(file_name), 1, 1, f"slug {slug!r} is already used by {name_of(by_slug[slug])}"))
+        if slug == last_slug:
+            problems.append(Problem(name_of(file_name), 1, 1, f"slug {slug!r} is already used by {name_of(last_name)}"))
             continue
-        by_slug[slug] = file_name
+        last_slug, last_name = slug, file_name
         files.append(SourceFile(folder, file_name, shown_folder, info.st_mtime_ns, info.st_size))
     return files, problems, warnings
 

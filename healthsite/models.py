@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")  # \Z: "$" would let a final newline through
 ID = r"^[a-z0-9][a-z0-9_]{0,63}$"
 
 Status = Literal["healthy", "pending", "degraded", "action_required", "failing", "disabled"]

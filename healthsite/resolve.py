@@ -279,9 +279,13 @@ def any_name_in(names: list[str], texts) -> bool:
 
 def canaries_from(head, catalog: Catalog, authorized: str, refs, foreign, shown) -> views.Canaries:
     """Every raw ref, and the names of another profile that the authorized site does not show
-    anyway (in its copy or its own sources' text): those are what the leak scan looks for.
-    refs: any iterable, read only once the names are settled (the store's refs of 100,000
-    sources are not all in memory at once beside the names' automaton)."""
+    anyway (in its copy or its own sources' text): those are what the leak scan looks for."""
+    return views.Canaries(frozenset(refs), frozenset(canary_names(head, catalog, authorized, foreign, shown)))
+
+
+def canary_names(head, catalog: Catalog, authorized: str, foreign, shown) -> set[str]:
+    """The names of another profile (foreign) that the authorized site does not show anyway, in
+    its copy or in its own sources' text (shown: any iterable of texts)."""
     foreign = {n for n in foreign if len(n) >= FOREIGN_NAME_MIN}
     if foreign:
         # One Aho-Corasick pass over the shown text finds them however many there are.
@@ -294,5 +298,4 @@ def canaries_from(head, catalog: Catalog, authorized: str, refs, foreign, shown)
         for text in itertools.chain(["\n".join(_site_copy(head, catalog, authorized))], shown):
             seen.update(name for _, name in automaton.iter(text))
         foreign -= seen
-        del automaton, seen
-    return views.Canaries(frozenset(refs), frozenset(foreign))
+    return foreign

@@ -21,12 +21,12 @@ import tempfile
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from .problems import OutputError, Problem
 from .views import Canaries
 
-SCHEMA_VERSION = "7"  # 7: sources.json entries kept uncompressed
+SCHEMA_VERSION = "8"  # 8: the canaries in a table of their own
 WAIT = 600  # seconds a build waits for another one that uses the same cache
 MEMORY = Path(":memory:")  # a store kept for this process only (serve), removed when it ends
 
@@ -55,6 +55,11 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER, mtime INTEGER       -- as written into the output (NULL until it is)
 );
 CREATE INDEX IF NOT EXISTS files_slug ON files (slug);
+CREATE TABLE IF NOT EXISTS canaries (
+    kind INTEGER,                     -- 0: a name another profile must not see, 1: a raw ref
+    text TEXT,
+    PRIMARY KEY (kind, text)
+) WITHOUT ROWID;
 """
 
 _MEMORY_CONNECTION: sqlite3.Connection | None = None
@@ -143,7 +148,8 @@ class Store:
 
     def reset(self) -> None:
         """Forget every source, file and canary (a cold build)."""
-        self.db.execute("DELETE FROM meta WHERE key IN ('canaries', 'canary_refs', 'canary_names', 'foreign_names')")
+        self.db.execute("DELETE FROM meta WHERE key IN ('canaries', 'foreign_names')")
+        self.db.execute("DELETE FROM canaries")
         self.db.execute("DELETE FROM sources")
         self.db.execute("DELETE FROM files")
 
@@ -227,19 +233,26 @@ class Store:
         for (refs,) in self.db.execute("SELECT refs FROM sources"):
             yield from json.loads(refs)
 
-    def canaries(self) -> Canaries | None:
-        """The canaries as the last build made them (set_canaries)."""
-        refs, names = self.meta("canary_refs"), self.meta("canary_names")
-        if refs is None or names is None:
-            return None
+    def canaries(self) -> Canaries:
+        """The canaries as the last build kept them (set_canaries)."""
+        names, refs = self.canary_texts()
         return Canaries(frozenset(json.loads(refs)), frozenset(json.loads(names)))
 
-    def set_canaries(self, canaries: Canaries) -> str:
-        """Keep the canaries for the next build; return their digest (of the sorted lists)."""
-        refs = json.dumps(sorted(canaries.refs), ensure_ascii=False)
-        names = json.dumps(sorted(canaries.foreign_names), ensure_ascii=False)
-        self.set_meta(canary_refs=refs, canary_names=names)
-        return hashlib.sha256(f"{refs}\1{names}".encode("utf-8", errors="surrogatepass")).hexdigest()
+    def canary_texts(self) -> tuple[str, str]:
+        """The canaries as two JSON lists, names and refs, each sorted: made by SQLite, for
+        another process to read (the scan's workers) and to digest."""
+        query = "SELECT json_group_array(text) FROM (SELECT text FROM canaries WHERE kind = ? ORDER BY text)"
+        return tuple(self.db.execute(query, (kind,)).fetchone()[0] for kind in (0, 1))
+
+    def set_canaries(self, refs: Iterable[str], names: Iterable[str]) -> str:
+        """Keep the canaries for the next build and the scan's workers; return their digest (of
+        the sorted lists). Streamed in, never a set in memory: with every raw ref of 100,000
+        sources they are 230,000 strings."""
+        self.db.execute("DELETE FROM canaries")
+        self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (0, ?)", ((name,) for name in names))
+        self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (1, ?)", ((ref,) for ref in refs))
+        names_text, refs_text = self.canary_texts()
+        return hashlib.sha256(f"{refs_text}\1{names_text}".encode("utf-8", errors="surrogatepass")).hexdigest()
 
     def shown_texts(self) -> Iterator[str]:
         for (text,) in self.db.execute("SELECT shown_text FROM sources WHERE shown = 1"):
@@ -342,7 +355,8 @@ def _connect(name: str, wait: bool = False) -> sqlite3.Connection:
         row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         version = row[0] if row else None
     if version != SCHEMA_VERSION:
-        db.executescript("DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS files;")
+        db.executescript("DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS files; "
+                         "DROP TABLE IF EXISTS canaries;")
         db.executescript(_TABLES)
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
     return db

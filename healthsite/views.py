@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Collection
 
 # How many sync runs a health page shows (table and chart); a source with more gets a full
 # history page of its own.
@@ -145,5 +146,5 @@ class Labels:
 class Canaries:
     """What must never reach the output: every raw ref (all profiles), other profiles' names."""
 
-    refs: frozenset[str]
-    foreign_names: frozenset[str]
+    refs: Collection[str]  # a set, or a list the store made (no duplicates either way)
+    foreign_names: Collection[str]

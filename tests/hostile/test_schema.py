@@ -115,6 +115,7 @@ CASES = {
     "slug-dot": named("hostile.v2.yaml", SLUG_RULE),
     "slug-clash-yml": named(f"{BASE_SLUG}.yml", "is already used by"),
     "slug-newline": named("hostile\nline.yaml", SLUG_RULE),
+    "slug-final-newline": named("hostile\n.yaml", SLUG_RULE),
     # cross-file look-ups
     "platform-unknown": src("platform: tiktok_ads", "platform: myspace_ads", "unknown platform 'myspace_ads'"),
     "profile-unknown": src(f"profile: {PROFILE}", "profile: umbrella", "unknown profile 'umbrella'"),
