@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import jinja2
 
@@ -213,9 +215,9 @@ def _names_in(store: Store, texts: list[str]) -> bool:
     return resolving.any_name_in([n for n in names if len(n) >= resolving.FOREIGN_NAME_MIN], texts)
 
 
-def _scan_chunk(args: tuple[Path, list[str], bool]) -> list[verify.Leak]:
+def _scan_chunk(args: tuple[Path, str, bool]) -> list[verify.Leak]:
     folder, names, shapes = args
-    return verify.scan_tree(folder, None, names, shapes, scanner=_scanner())
+    return verify.scan_tree(folder, None, names.split("\0"), shapes, scanner=_scanner())
 
 
 def _scanner() -> verify.Scanner:
@@ -304,7 +306,10 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         global _CTX
         _CTX = _Context(catalog, authorized, shell, renderer, stage.root)
         leaks: list[verify.Leak] = []
-        changed: list[str] = []  # source files whose bytes are new (all of them, cold)
+        # Source files whose bytes are new: listed for a rebuild; a cold build writes them all,
+        # and they are read back from the store (at 100,000 sources, 200,000 names).
+        changed: list[str] = []
+        new_count = 0
         deleted: list[str] = []
         site_dirty = not warm or bool(gone)  # do the dashboard, filters and sources.json change?
         canaries_dirty = site_dirty  # do the canaries?
@@ -335,7 +340,9 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
                 store.delete_files(p for p in old if p not in result.outputs)
             else:
                 new = result.outputs
-            changed += new
+            if warm:
+                changed += new
+            new_count += len(new)
             store.set_files(result.slug, new)
             store.put(result)
         if problems:
@@ -395,7 +402,8 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         # Every source's own files had their shapes scanned as they were rendered; here the
         # canaries over what is new (everything, when the canaries changed: a new ref may already
         # be in an unchanged page), and the site-level files in full.
-        to_scan = [(stage.root, sorted(site_written), True), (stage.root, sorted(changed), False)]
+        to_scan = [(stage.root, sorted(site_written), True),
+                   (stage.root, sorted(changed) if warm else store.source_paths(), False)]
         if warm and canary_key != last_key:
             fresh = set(changed) | set(site_written)
             to_scan.append((out, [p for p in store.paths() if p not in fresh], False))
@@ -406,6 +414,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             raise LeakError(leaks)
 
         written = sorted(changed) + site_written
+        written_count = new_count + len(site_written)
         if not warm:
             stage.commit()
             mode = "cold"
@@ -420,7 +429,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
     files_count, pages = store.file_count()
     clock("write")
     clock.report()
-    return EngineResult(site, total, warnings, files_count, pages or 0, mode, len(todo), len(written), len(deleted))
+    return EngineResult(site, total, warnings, files_count, pages or 0, mode, len(todo), written_count, len(deleted))
 
 
 def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PARALLEL_FROM, fresh=None):
@@ -484,23 +493,37 @@ def _scan_worker_started(key: str, names: str, refs: str) -> None:
     _SCANNER, _SCAN_KEY = (key, verify.Scanner(views.Canaries(json.loads(refs), json.loads(names)))), key
 
 
-def _scan(groups: list[tuple[Path, list[str], bool]], key: str, store: Store, jobs: int | None) -> list[verify.Leak]:
+def _scan(groups: list[tuple[Path, Iterable[str], bool]], key: str, store: Store, jobs: int | None) -> list[verify.Leak]:
+    """Scan groups of files (folder, relative paths, whether for shapes too) for the canaries
+    the store holds (key: their digest)."""
     global _SCAN_KEY, _SCAN_LOAD
     _SCAN_KEY, _SCAN_LOAD = key, store.canaries
-    total = sum(len(names) for _, names, _ in groups)
+    # Chunks of 256 names, each joined in one string: a pool holds every chunk until it is
+    # done, and 200,000 names as strings of their own are three times the memory.
+    items: list[tuple[Path, str, bool]] = []
+    total = 0
+    for folder, names, shapes in groups:
+        for chunk in _batched(names, 256):
+            items.append((folder, "\0".join(chunk), shapes))
+            total += len(chunk)
     fresh = None
     if total >= PARALLEL_FROM:
-        items = [(folder, names[i:i + 256], shapes) for folder, names, shapes in groups
-                 for i in range(0, len(names), 256)]
         # Each worker makes its own automaton of the canaries (this process makes none): the
         # automaton is the largest thing a scan holds, and this process is already the largest.
         fresh = (_scan_worker_started, lambda: (key, *store.canary_texts()))
     else:
-        items, jobs = [group for group in groups if group[1]], 1
+        jobs = 1
     leaks: list[verify.Leak] = []
     for found in _map(_scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh):  # items are chunks of files
         leaks.extend(found)
     return leaks
+
+
+def _batched(items: Iterable[str], size: int) -> Iterator[tuple[str, ...]]:
+    """Tuples of size items (the last one shorter): Python 3.12's itertools.batched."""
+    iterator = iter(items)
+    while chunk := tuple(itertools.islice(iterator, size)):
+        yield chunk
 
 
 # ---- the incremental write ---------------------------------------------------------------------

@@ -252,7 +252,10 @@ class Store:
         self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (0, ?)", ((name,) for name in names))
         self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (1, ?)", ((ref,) for ref in refs))
         names_text, refs_text = self.canary_texts()
-        return hashlib.sha256(f"{refs_text}\1{names_text}".encode("utf-8", errors="surrogatepass")).hexdigest()
+        digest = hashlib.sha256()
+        for piece in (refs_text, "\1", names_text):  # the text digested piece by piece, not joined first
+            digest.update(piece.encode("utf-8", errors="surrogatepass"))
+        return digest.hexdigest()
 
     def shown_texts(self) -> Iterator[str]:
         for (text,) in self.db.execute("SELECT shown_text FROM sources WHERE shown = 1"):
@@ -275,6 +278,11 @@ class Store:
 
     def delete_files(self, paths) -> None:
         self.db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
+
+    def source_paths(self) -> Iterator[str]:
+        """The sources' own files, in order, one by one."""
+        for (path,) in self.db.execute("SELECT path FROM files WHERE slug IS NOT NULL ORDER BY path"):
+            yield path
 
     def paths(self) -> list[str]:
         return [p for (p,) in self.db.execute("SELECT path FROM files ORDER BY path")]
