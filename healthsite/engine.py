@@ -30,7 +30,7 @@ from typing import Iterable, Iterator
 import jinja2
 
 from . import resolve as resolving
-from . import verify, views
+from . import scanworkers, verify, views
 from .load import CATALOG_FILES, LoadedSource, SourceFile, list_sources, load_head, load_source
 from .problems import ContentError, OutputError, Problem
 from .render import Dashboard, Renderer, export_entry_text
@@ -213,25 +213,6 @@ def _names_in(store: Store, texts: list[str]) -> bool:
     if names is None:
         return True
     return resolving.any_name_in([n for n in names if len(n) >= resolving.FOREIGN_NAME_MIN], texts)
-
-
-def _scan_chunk(args: tuple[Path, str, bool]) -> list[verify.Leak]:
-    folder, names, shapes = args
-    return verify.scan_tree(folder, None, names.split("\0"), shapes, scanner=_scanner())
-
-
-def _scanner() -> verify.Scanner:
-    """One automaton of the canaries per process, kept while the canaries stay the same (a worker
-    scans many chunks; serve rebuilds many times)."""
-    global _SCANNER
-    if _SCANNER is None or _SCANNER[0] != _SCAN_KEY:
-        _SCANNER = (_SCAN_KEY, verify.Scanner(_SCAN_LOAD()))
-    return _SCANNER[1]
-
-
-_SCANNER: tuple[str, verify.Scanner] | None = None
-_SCAN_KEY = ""  # the canaries' digest
-_SCAN_LOAD = None  # reads the canaries, if no scanner of them is at hand
 
 
 # ---- the build ---------------------------------------------------------------------------------
@@ -438,13 +419,13 @@ def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PAR
     fresh: (initializer, a function making its arguments) for workers that start from a small
     process of their own rather than a copy of this one (the scan: this process has grown with
     every source by then, and a forked worker's memory starts where this one's is)."""
-    workers = min(jobs or os.cpu_count() or 1, 8)
+    workers = _workers(jobs)
     parallel = workers > 1 and len(items) >= parallel_from
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(progress(len(items))) if progress and len(items) >= PARALLEL_FROM else None
         if parallel and fresh is not None:
-            stack.callback(_stop_fresh_server)
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=_fresh_context(),
+            stack.callback(scanworkers.stop_server)
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=scanworkers.context(),
                                                            initializer=fresh[0], initargs=fresh[1]()))
         elif parallel:
             # What the workers inherit is frozen out of the collector's reach, so no collection
@@ -465,56 +446,35 @@ def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PAR
             yield item
 
 
+def _workers(jobs: int | None) -> int:
+    return min(jobs or os.cpu_count() or 1, 8)
+
+
 def _worker_started() -> None:
     gc.set_threshold(20_000, 50, 100)
-
-
-def _fresh_context():
-    """Workers forked from a server process that has imported only the leak scan (about 16 MB),
-    started the first time it is needed."""
-    context = get_context("forkserver")
-    context.set_forkserver_preload(["healthsite.verify"])
-    return context
-
-
-def _stop_fresh_server() -> None:
-    """Stop the server and wait for it, once its workers are done: a process waited for counts
-    in its parent's resource use (and the benchmark's peak memory, which reads that), and the
-    server waits for its workers. The next fresh pool starts another."""
-    from multiprocessing import forkserver
-    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
-    if stop is not None:  # CPython 3.8 and later
-        stop()
-
-
-def _scan_worker_started(key: str, names: str, refs: str) -> None:
-    """A scan worker's automaton, made from the canaries it is handed (Store.canary_texts)."""
-    global _SCANNER, _SCAN_KEY
-    _SCANNER, _SCAN_KEY = (key, verify.Scanner(views.Canaries(json.loads(refs), json.loads(names)))), key
 
 
 def _scan(groups: list[tuple[Path, Iterable[str], bool]], key: str, store: Store, jobs: int | None) -> list[verify.Leak]:
     """Scan groups of files (folder, relative paths, whether for shapes too) for the canaries
     the store holds (key: their digest)."""
-    global _SCAN_KEY, _SCAN_LOAD
-    _SCAN_KEY, _SCAN_LOAD = key, store.canaries
     # Chunks of 256 names, each joined in one string: a pool holds every chunk until it is
     # done, and 200,000 names as strings of their own are three times the memory.
-    items: list[tuple[Path, str, bool]] = []
+    items: list[tuple[str, Path, str, bool]] = []
     total = 0
     for folder, names, shapes in groups:
         for chunk in _batched(names, 256):
-            items.append((folder, "\0".join(chunk), shapes))
+            items.append((key, folder, "\0".join(chunk), shapes))
             total += len(chunk)
     fresh = None
-    if total >= PARALLEL_FROM:
+    if total >= PARALLEL_FROM and len(items) >= 2 and _workers(jobs) > 1:
         # Each worker makes its own automaton of the canaries (this process makes none): the
         # automaton is the largest thing a scan holds, and this process is already the largest.
-        fresh = (_scan_worker_started, lambda: (key, *store.canary_texts()))
+        fresh = (verify.scan_worker_started, lambda: (key, *store.canary_texts()))
     else:
         jobs = 1
+        verify.scanner_for(key, store.canaries)
     leaks: list[verify.Leak] = []
-    for found in _map(_scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh):  # items are chunks of files
+    for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh):
         leaks.extend(found)
     return leaks
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import html
+import json
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -379,3 +380,33 @@ def scan_tree(folder: Path, canaries: Canaries, files: list[str] | None = None, 
     for name in names:
         leaks.extend(scanner.scan_file(folder / name, name, shapes))
     return leaks
+
+
+# ---- the build's scan, a chunk of files at a time ------------------------------------------------
+# In the build's process, or in a worker that starts from a server process which has imported only
+# this module (engine._fresh_context): nothing here may need more than it imports.
+_SCANNER: tuple[str, Scanner] | None = None  # (the canaries' digest, their automaton)
+
+
+def scanner_for(key: str, load) -> Scanner:
+    """One automaton of the canaries per process, kept while they stay the same (a worker scans
+    many chunks; serve rebuilds many times). load: makes the canaries if it is not at hand."""
+    global _SCANNER
+    if _SCANNER is None or _SCANNER[0] != key:
+        _SCANNER = (key, Scanner(load()))
+    return _SCANNER[1]
+
+
+def scan_worker_started(key: str, names: str, refs: str) -> None:
+    """A scan worker's automaton, made from the canaries it is handed (Store.canary_texts)."""
+    scanner_for(key, lambda: Canaries(json.loads(refs), json.loads(names)))
+
+
+def scan_chunk(item: tuple[str, Path, str, bool]) -> list[Leak]:
+    """(canaries' digest, folder, relative paths joined by NUL, shapes too?) -> its leaks."""
+    key, folder, names, shapes = item
+    return scan_tree(folder, None, names.split("\0"), shapes, scanner=scanner_for(key, _unknown_canaries))
+
+
+def _unknown_canaries() -> Canaries:
+    raise RuntimeError("a scan worker was handed files without the canaries to scan them for")

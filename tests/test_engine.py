@@ -214,6 +214,20 @@ def test_the_scan_over_both_cores_finds_what_one_process_finds(tmp_path, monkeyp
     assert len(pages) > 256 and "sources.json" in {leak.file for leak in found[0]}
 
 
+def test_a_script_without_a_main_guard_builds_once(tmp_path):
+    """The scan's workers do not run the script that started the build again (multiprocessing
+    would, for any start method but fork): a plain script calling build works over both cores."""
+    import subprocess
+    content = generate.write_content(tmp_path / "content", engine.PARALLEL_FROM + 20)
+    script = tmp_path / "unguarded.py"
+    script.write_text(f"import sys\nsys.path.insert(0, {str(REPO)!r})\nfrom healthsite import pipeline\n"
+                      f"result = pipeline.build({str(content)!r}, {str(tmp_path / 'site')!r}, jobs=2)\n"
+                      "print('built', result.sources)\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("built") == 1, done.stdout
+
+
 def test_no_progress_bar_in_pipes(bench_content, tmp_path):
     result = CliRunner().invoke(cli, ["build", "--content", str(bench_content), "--out", str(tmp_path / "site")])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,56 @@
+"""The leak scan's worker processes: forked from a small server process, not from the build's.
+
+By the time the scan runs, the build's process has grown with every source, and a process forked
+from it starts as large as it is; the scan's workers also each hold an automaton of every canary.
+So they are forked from a server process that has imported only this module and verify (about
+16 MB), started when a scan first needs it and stopped when the scan is done. Nothing here may
+import more than that: a worker unpickles its process object, so it imports this module.
+"""
+from __future__ import annotations
+
+import multiprocessing.context
+import threading
+from multiprocessing import forkserver, popen_forkserver, spawn
+
+from . import verify  # noqa: F401  (what a worker runs: verify.scan_chunk)
+
+_LAUNCH = threading.Lock()
+
+
+class _Process(multiprocessing.context.ForkServerProcess):
+    """A forkserver worker that does not run the main script again. multiprocessing has a new
+    process import the script that started the program (to find functions defined there), so a
+    script that builds without an `if __name__ == "__main__"` guard would build again in every
+    worker, and a guarded one would load everything it imports; the scan's functions live in
+    verify, which the server has imported already."""
+
+    @staticmethod
+    def _Popen(process_obj):
+        with _LAUNCH:
+            original = spawn.get_preparation_data
+            spawn.get_preparation_data = lambda name: {
+                key: value for key, value in original(name).items() if not key.startswith("init_main_from_")}
+            try:
+                return popen_forkserver.Popen(process_obj)
+            finally:
+                spawn.get_preparation_data = original
+
+
+class _Context(multiprocessing.context.ForkServerContext):
+    Process = _Process
+
+
+def context() -> multiprocessing.context.BaseContext:
+    """The start method for a pool of scan workers (ProcessPoolExecutor's mp_context)."""
+    started = _Context()
+    started.set_forkserver_preload([__name__])
+    return started
+
+
+def stop_server() -> None:
+    """Stop the server and wait for it, once its workers are done: a process waited for counts
+    in its parent's resource use (and the benchmark's peak memory, which reads that), and the
+    server waits for its workers. The next scan starts another."""
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:  # CPython 3.8 and later
+        stop()
