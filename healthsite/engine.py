@@ -40,6 +40,7 @@ from .write import Staging, check_output_location
 
 CACHE_VERSION = 1
 PARALLEL_FROM = 200  # fewer changed sources than this are processed in the main process
+FRESH_FROM = 50_000  # canaries from which a scan's automaton (about 230 bytes each) is made apart
 _CODE = Path(__file__).resolve().parent
 
 
@@ -418,12 +419,14 @@ def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PAR
     given, makes a context manager with update(n) for long runs (the command line's bar).
     fresh: (initializer, a function making its arguments) for workers that start from a small
     process of their own rather than a copy of this one (the scan: this process has grown with
-    every source by then, and a forked worker's memory starts where this one's is)."""
+    every source by then, and a forked worker's memory starts where this one's is); with fresh,
+    items always go to a worker, if only one."""
     workers = _workers(jobs)
-    parallel = workers > 1 and len(items) >= parallel_from
+    parallel = (workers > 1 and len(items) >= parallel_from) or (fresh is not None and bool(items))
     with contextlib.ExitStack() as stack:
         bar = stack.enter_context(progress(len(items))) if progress and len(items) >= PARALLEL_FROM else None
         if parallel and fresh is not None:
+            workers = min(workers, len(items))
             stack.callback(scanworkers.stop_server)
             pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=scanworkers.context(),
                                                            initializer=fresh[0], initargs=fresh[1]()))
@@ -465,11 +468,17 @@ def _scan(groups: list[tuple[Path, Iterable[str], bool]], key: str, store: Store
         for chunk in _batched(names, 256):
             items.append((key, folder, "\0".join(chunk), shapes))
             total += len(chunk)
+    if not items:
+        return []
+    # Workers of their own make the automaton of the canaries (this process makes none): it is
+    # the largest thing a scan holds, and this process is already the largest. For many files,
+    # over the cores; for a few, in one worker if the canaries are many and this process is a
+    # one-off build (serve keeps its automaton from one save to the next), else here.
     fresh = None
     if total >= PARALLEL_FROM and len(items) >= 2 and _workers(jobs) > 1:
-        # Each worker makes its own automaton of the canaries (this process makes none): the
-        # automaton is the largest thing a scan holds, and this process is already the largest.
         fresh = (verify.scan_worker_started, lambda: (key, *store.canary_texts()))
+    elif not store.resident and not verify.has_scanner(key) and store.canary_count() >= FRESH_FROM:
+        fresh, jobs = (verify.scan_worker_started, lambda: (key, *store.canary_texts())), 1
     else:
         jobs = 1
         verify.scanner_for(key, store.canaries)

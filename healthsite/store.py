@@ -101,6 +101,11 @@ class Store:
             path.unlink(missing_ok=True)
             return cls(_connect(str(path)), name=str(path))
 
+    @property
+    def resident(self) -> bool:
+        """Is this serve's store, kept from one build to the next in this process?"""
+        return self.db is _MEMORY_CONNECTION
+
     def close(self) -> None:
         if self.db is _MEMORY_CONNECTION:
             return
@@ -237,6 +242,9 @@ class Store:
         """The canaries as the last build kept them (set_canaries)."""
         names, refs = self.canary_texts()
         return Canaries(frozenset(json.loads(refs)), frozenset(json.loads(names)))
+
+    def canary_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM canaries").fetchone()[0]
 
     def canary_texts(self) -> tuple[str, str]:
         """The canaries as two JSON lists, names and refs, each sorted: made by SQLite, for

@@ -397,6 +397,11 @@ def scanner_for(key: str, load) -> Scanner:
     return _SCANNER[1]
 
 
+def has_scanner(key: str) -> bool:
+    """Has this process an automaton of these canaries already?"""
+    return _SCANNER is not None and _SCANNER[0] == key
+
+
 def scan_worker_started(key: str, names: str, refs: str) -> None:
     """A scan worker's automaton, made from the canaries it is handed (Store.canary_texts)."""
     scanner_for(key, lambda: Canaries(json.loads(refs), json.loads(names)))

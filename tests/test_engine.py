@@ -64,6 +64,36 @@ def test_one_edit_rerenders_one_source_and_equals_a_cold_build(bench_content, tm
     assert_same_as_cold(bench_content, out, tmp_path)
 
 
+def test_a_no_change_rebuild_makes_no_automaton_of_the_canaries(bench_content, tmp_path, monkeypatch):
+    from healthsite import verify
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    monkeypatch.setattr(verify, "_SCANNER", None)
+    assert build(bench_content, out, cache_dir=cache).mode == "unchanged"
+    assert verify._SCANNER is None  # nothing to scan: 230,000 canaries at 100,000 sources are not read
+
+
+def test_with_many_canaries_a_rebuild_scans_in_a_worker_of_its_own(bench_content, tmp_path, monkeypatch):
+    """A one-off rebuild scanning a few files does not make the automaton of many canaries in
+    its own process (the largest one): one worker does, and finds what the scan here finds."""
+    from healthsite import resolve, verify
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    monkeypatch.setattr(engine, "FRESH_FROM", 1)  # the 40 sources' canaries count as many
+    monkeypatch.setattr(verify, "_SCANNER", None)
+    monkeypatch.setattr(resolve, "mask_ref", lambda ref, prefix: ref)  # a raw ref on the page
+    path = bench_content / "sources" / "bench-000007.yaml"
+    path.write_text(path.read_text().replace("Synthetic source", "Edited source"), encoding="utf-8")
+    with pytest.raises(pipeline.LeakError) as caught:
+        build(bench_content, out, cache_dir=cache)
+    assert {leak.file for leak in caught.value.leaks} >= {"sources/bench-000007.html"}
+    assert verify._SCANNER is None  # made in the worker, not here
+    monkeypatch.setattr(engine, "FRESH_FROM", 10**9)  # the same rebuild, scanned here
+    with pytest.raises(pipeline.LeakError) as here:
+        build(bench_content, out, cache_dir=cache)
+    assert here.value.leaks == caught.value.leaks and verify._SCANNER is not None
+
+
 def test_random_sequences_of_changes_equal_cold_builds(bench_content, tmp_path):
     """Edits, additions, deletions (a deleted source's pages disappear), status changes that move
     a source between filter pages, catalog, site and template changes, in a seeded random order."""
