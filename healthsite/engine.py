@@ -470,18 +470,18 @@ def _scan(groups: list[tuple[Path, Iterable[str], bool]], key: str, store: Store
             total += len(chunk)
     if not items:
         return []
-    # Workers of their own make the automaton of the canaries (this process makes none): it is
-    # the largest thing a scan holds, and this process is already the largest. For many files,
-    # over the cores; for a few, in one worker if the canaries are many and this process is a
-    # one-off build (serve keeps its automaton from one save to the next), else here.
+    # In a one-off build, workers of their own make the automaton of the canaries (this process
+    # makes none): it is the largest thing a scan holds, and this process is already the largest.
+    # For many files, over the cores; for a few, in one worker if the canaries are many, else
+    # here. serve keeps one automaton in its own process from save to save (a save then rescans
+    # in milliseconds), and its scan's workers, forked, share it.
+    many = total >= PARALLEL_FROM and len(items) >= 2 and _workers(jobs) > 1
     fresh = None
-    if total >= PARALLEL_FROM and len(items) >= 2 and _workers(jobs) > 1:
-        fresh = (verify.scan_worker_started, lambda: (key, *store.canary_texts()))
-    elif not store.resident and not verify.has_scanner(key) and store.canary_count() >= FRESH_FROM:
-        fresh, jobs = (verify.scan_worker_started, lambda: (key, *store.canary_texts())), 1
-    else:
-        jobs = 1
+    if store.resident or not (many or (not verify.has_scanner(key) and store.canary_count() >= FRESH_FROM)):
         verify.scanner_for(key, store.canaries)
+        jobs = jobs if many else 1
+    else:
+        fresh, jobs = (verify.scan_worker_started, lambda: (key, *store.canary_texts())), jobs if many else 1
     leaks: list[verify.Leak] = []
     for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh):
         leaks.extend(found)

@@ -229,17 +229,20 @@ def test_parallel_and_single_process_builds_are_identical(tmp_path):
 
 def test_the_scan_over_both_cores_finds_what_one_process_finds(tmp_path, monkeypatch):
     """The parallel scan's workers start from a process of their own, with the canaries handed
-    to them: with every ref shown raw, they report the same leaks, in every chunk of files."""
-    from healthsite import masking, resolve
+    to them (a one-off build), or are forked from serve's process, which keeps its automaton:
+    with every ref shown raw, they report the same leaks, in every chunk of files."""
+    from healthsite import masking, resolve, verify
     content = generate.write_content(tmp_path / "content", 2 * 256)  # more than one chunk of files each
     monkeypatch.setattr(resolve, "mask_ref", lambda ref, prefix: ref)
     assert masking.mask_ref is not resolve.mask_ref
     found = []
-    for jobs in (1, 2):
+    for jobs, cache in ((1, None), (2, None), (2, engine.MEMORY)):
+        monkeypatch.setattr(verify, "_SCANNER", None)
         with pytest.raises(pipeline.LeakError) as caught:
-            build(content, tmp_path / f"site-{jobs}", jobs=jobs)
+            build(content, tmp_path / f"site-{jobs}-{cache}", jobs=jobs, cache_dir=cache)
         found.append(caught.value.leaks)
-    assert found[0] == found[1]
+        assert (verify._SCANNER is None) == (jobs == 2 and cache is None)  # made in the workers only
+    assert found[0] == found[1] == found[2]
     pages = {leak.file for leak in found[0] if leak.file.startswith("sources/")}
     assert len(pages) > 256 and "sources.json" in {leak.file for leak in found[0]}
 
