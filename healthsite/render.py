@@ -417,12 +417,16 @@ class Renderer:
     def rows(self, shell: SiteView, source: SourceView) -> tuple[str, str]:
         """The source's row of the dashboard table, for the index and for the filter pages."""
         with _render_errors():
-            row = self.env.get_template("macros.html").module.source_row
+            template = self.env.get_template("macros.html")
+            row = template.module.source_row
             # Made once, with a marker for the root that no content can hold (it is new each
-            # process), then the root put in twice; made twice if the marker is not there once.
-            text = str(row(source, _ROOT_MARK, shell.labels)).strip()
-            if text.count(_ROOT_MARK) == 1:
-                return text.replace(_ROOT_MARK, ""), text.replace(_ROOT_MARK, "../")
+            # process), then the root put in twice: only if the macro does nothing with root but
+            # print it as it is (a template that tests or filters it means something else by
+            # another root), and only if the marker is there once; else made twice.
+            if _prints_root_only(self.env, template):
+                text = str(row(source, _ROOT_MARK, shell.labels)).strip()
+                if text.count(_ROOT_MARK) == 1:
+                    return text.replace(_ROOT_MARK, ""), text.replace(_ROOT_MARK, "../")
             return str(row(source, "", shell.labels)).strip(), str(row(source, "../", shell.labels)).strip()
 
     def site_files(self, site: SiteView, dashboard: "Dashboard", only: set[tuple[str, str]] | None = None,
@@ -495,6 +499,22 @@ class Renderer:
 
 
 _ROOT_MARK = f"\0root-{os.urandom(16).hex()}\0"  # Renderer.rows: a stand-in for the root, never written
+
+
+@functools.lru_cache(maxsize=8)  # per Template object: a new one when its file changes
+def _prints_root_only(env: jinja2.Environment, template: jinja2.Template) -> bool:
+    """Does macros.html's source_row use its root only as {{ root }}, printed as it is?"""
+    source = env.loader.get_source(env, template.name)[0]
+    macro = next((m for m in env.parse(source).find_all(jinja2.nodes.Macro) if m.name == "source_row"), None)
+    if macro is None:
+        return False
+
+    def only_printed(node: jinja2.nodes.Node, parent: jinja2.nodes.Node | None) -> bool:
+        if isinstance(node, jinja2.nodes.Name) and node.name == "root":
+            return node.ctx == "load" and isinstance(parent, jinja2.nodes.Output)
+        return all(only_printed(child, node) for child in node.iter_child_nodes())
+
+    return all(only_printed(node, None) for node in macro.body)
 
 # Where the rows go in a dashboard page: text no template writes. Should content ever hold it, the
 # page has it twice and is rendered whole (_dashboard_page checks).

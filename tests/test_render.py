@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from datetime import timezone
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -586,3 +587,27 @@ def test_dashboard_rows_are_the_rows_made_with_each_root(name, monkeypatch):
     expected = (str(macro(source, "", labels)).strip(), str(macro(source, "../", labels)).strip())
     assert renderer.rows(shell, source) == expected
     assert 'href="sources/s1.html"' in expected[0] and 'href="../sources/s1.html"' in expected[1]
+
+
+@pytest.mark.parametrize("use", ["{{ root or './' }}", "{% if root %}{{ root }}{% endif %}", "{{ root|upper }}",
+                                 "{% set root = root ~ 'x/' %}{{ root }}", "{{ root }}"])
+def test_dashboard_rows_from_a_template_that_does_more_with_root(use, tmp_path):
+    """A source_row that tests, filters or sets its root is made with each root, not with a
+    stand-in put in afterwards: the rows are what the macro makes with "" and "../"."""
+    from healthsite.views import PlatformView, SourceView, TechnicalView
+    templates = tmp_path / "templates"
+    shutil.copytree(render.TEMPLATES, templates)
+    macros = templates / "macros.html"
+    text = macros.read_text(encoding="utf-8")
+    assert text.count('href="{{ root }}sources/') == 1
+    macros.write_text(text.replace('href="{{ root }}sources/', f'href="{use}sources/'), encoding="utf-8")
+    source = SourceView(slug="s1", name="Plain", platform=PlatformView("tiktok_ads", "TikTok Ads", "OAuth"),
+                        context=None, status="healthy", reasons=(),
+                        technical=TechnicalView(True, "NOT_REQUIRED", False, False, False, "confirmed", None),
+                        actions=(), data_quality=(), runs=(), accounts=(), notes=None)
+    renderer = render.Renderer(templates)
+    labels = render.Labels({"no_reasons": "None", "never": "never", "yes": "Yes", "no": "No"})
+    shell = type("Shell", (), {"labels": labels})()
+    macro = renderer.env.get_template("macros.html").module.source_row
+    expected = (str(macro(source, "", labels)).strip(), str(macro(source, "../", labels)).strip())
+    assert renderer.rows(shell, source) == expected
