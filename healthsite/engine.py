@@ -476,12 +476,11 @@ def _scan(groups: list[tuple[Path, Iterable[str], bool]], key: str, store: Store
     # here. serve keeps one automaton in its own process from save to save (a save then rescans
     # in milliseconds), and its scan's workers, forked, share it.
     many = total >= PARALLEL_FROM and len(items) >= 2 and _workers(jobs) > 1
-    fresh = None
-    if store.resident or not (many or (not verify.has_scanner(key) and store.canary_count() >= FRESH_FROM)):
+    jobs = jobs if many else 1
+    apart = not store.resident and (many or (not verify.has_scanner(key) and store.canary_count() >= FRESH_FROM))
+    fresh = (verify.scan_worker_started, lambda: (key, *store.canary_texts())) if apart else None
+    if not apart:
         verify.scanner_for(key, store.canaries)
-        jobs = jobs if many else 1
-    else:
-        fresh, jobs = (verify.scan_worker_started, lambda: (key, *store.canary_texts())), jobs if many else 1
     leaks: list[verify.Leak] = []
     for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh):
         leaks.extend(found)

@@ -384,7 +384,7 @@ def scan_tree(folder: Path, canaries: Canaries, files: list[str] | None = None, 
 
 # ---- the build's scan, a chunk of files at a time ------------------------------------------------
 # In the build's process, or in a worker that starts from a server process which has imported only
-# this module (engine._fresh_context): nothing here may need more than it imports.
+# this module (scanworkers.context): nothing here may need more than it imports.
 _SCANNER: tuple[str, Scanner] | None = None  # (the canaries' digest, their automaton)
 
 
