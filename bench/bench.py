@@ -29,6 +29,32 @@ sys.path.insert(0, str(REPO))
 import generate  # noqa: E402
 
 
+class Bin:
+    """Old outputs are moved here while anything is timed, and deleted at the end of the run.
+
+    On a file system that avoids reusing an inode deleted in the last minute (ext4 without a
+    journal, as on this machine), creating a file right after deleting tens of thousands costs up
+    to ten times the system time: whichever build ran first after a delete was the slower one.
+    A rename frees no inode."""
+
+    def __init__(self, work: Path):
+        self.folder = work / "discarded"
+        self.count = 0
+        if self.folder.exists():  # a run before this one's was stopped: its bin goes in this one
+            before = work / f"discarded-{time.time_ns()}"
+            self.folder.rename(before)
+            self.discard(before)
+
+    def discard(self, path: Path) -> None:
+        if path.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.count += 1
+            path.rename(self.folder / f"{self.count}-{path.name}")
+
+    def empty(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 
 
 def isolated(cmd: list[str], cwd: Path = REPO) -> tuple[float, float]:
@@ -44,27 +70,32 @@ def isolated(cmd: list[str], cwd: Path = REPO) -> tuple[float, float]:
     return float(seconds), float(mb)
 
 
-def bench(n: int, work: Path, hugo: bool, rounds: int = 1) -> dict:
+def bench(n: int, work: Path, hugo: bool, rounds: int, trash: Bin) -> dict:
     content = work / f"content-{n}"
     out = work / f"site-{n}"
     cache = work / f"cache-{n}"
+    hugo = hugo and shutil.which("hugo") is not None
+    hugo_site, hugo_out = work / f"hugo-{n}", work / f"hugo-out-{n}"
+    for path in (content, out, cache, hugo_site, hugo_out):
+        trash.discard(path)
     t = time.perf_counter()
     generate.write_content(content, n)
     gen_s = time.perf_counter() - t
-    hugo = hugo and shutil.which("hugo") is not None
-    hugo_site, hugo_out = work / f"hugo-{n}", work / f"hugo-out-{n}"
     if hugo:
         generate.write_hugo(hugo_site, n)
     build = [sys.executable, str(REPO / "build.py"), "build", "--content", str(content), "--out", str(out),
              "--cache", str(cache)]
     row: dict = {"n": n, "generate_s": gen_s}
     colds, hugos = [], []
-    for _ in range(rounds):  # one after the other, so both meet the same load on the machine
+    hugo_build = ["hugo", "--quiet", "-s", str(hugo_site), "-d", str(hugo_out)]
+    for round_ in range(rounds):  # one after the other, so both meet the same load on the machine
         for path in (out, cache, hugo_out):
-            shutil.rmtree(path, ignore_errors=True)
+            trash.discard(path)
+        if hugo and round_ % 2:  # each goes first in every other round
+            hugos.append(isolated(hugo_build))
         colds.append(isolated(build))
-        if hugo:
-            hugos.append(isolated(["hugo", "--quiet", "-s", str(hugo_site), "-d", str(hugo_out)]))
+        if hugo and not round_ % 2:
+            hugos.append(isolated(hugo_build))
     row["cold_s"], row["cold_mb"] = statistics.median(s for s, _ in colds), max(mb for _, mb in colds)
     row["cold_runs"] = [round(s, 2) for s, _ in colds]
     pages = sum(1 for _ in out.rglob("*.html"))
@@ -75,8 +106,8 @@ def bench(n: int, work: Path, hugo: bool, rounds: int = 1) -> dict:
         row["hugo_runs"] = [round(s, 2) for s, _ in hugos]
         ratios = [c / h for (c, _), (h, _) in zip(colds, hugos)]
         row["ratio"], row["ratio_range"] = statistics.median(ratios), (min(ratios), max(ratios))
-        shutil.rmtree(hugo_site, ignore_errors=True)
-        shutil.rmtree(hugo_out, ignore_errors=True)
+        trash.discard(hugo_site)
+        trash.discard(hugo_out)
     row["nochange_s"], row["nochange_mb"] = isolated(build)
     edited = content / "sources" / f"bench-{n // 2:06d}.yaml"
     edited.write_text(edited.read_text(encoding="utf-8").replace("Synthetic source", "Edited source"), encoding="utf-8")
@@ -93,7 +124,7 @@ def bench(n: int, work: Path, hugo: bool, rounds: int = 1) -> dict:
     if done.returncode != 0:
         sys.exit(f"warm rebuild failed\n{done.stderr[-2000:]}")
     row["warm_edit_s"], row["warm_rename_s"] = (float(x) for x in done.stdout.split("\n")[-2].split())
-    shutil.rmtree(work / f"site-{n}-warm", ignore_errors=True)
+    trash.discard(work / f"site-{n}-warm")
     return row
 
 
@@ -109,10 +140,18 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
     rows = []
-    for n in sizes:
-        row = bench(n, args.work, not args.no_hugo, max(1, args.rounds))
-        rows.append(row)
-        print(row, flush=True)
+    trash = Bin(args.work)
+    try:
+        for n in sizes:
+            row = bench(n, args.work, not args.no_hugo, max(1, args.rounds), trash)
+            rows.append(row)
+            print(row, flush=True)
+    finally:
+        if not args.keep:
+            for n in sizes:
+                for name in (f"content-{n}", f"site-{n}", f"cache-{n}"):
+                    trash.discard(args.work / name)
+        trash.empty()
     print()
     print("| sources | pages | cold build | pages/s | peak MB (cold / rebuilds) | no-change rebuild | "
           "one edit: CLI / warm | one rename: CLI / warm | Hugo cold | Hugo MB | cold vs Hugo (range) | warm edit vs Hugo |")
@@ -128,10 +167,6 @@ def main() -> None:
               f"{r['cold_mb']:.0f} / {rebuilds:.0f} | {r['nochange_s']:.2f} s | "
               f"{r['edit_s']:.2f} s / {r['warm_edit_s'] * 1000:.0f} ms | "
               f"{r['rename_s']:.2f} s / {r['warm_rename_s'] * 1000:.0f} ms | {hugo} | {ratios} |")
-    if not args.keep:
-        for n in sizes:
-            for name in (f"content-{n}", f"site-{n}", f"cache-{n}"):
-                shutil.rmtree(args.work / name, ignore_errors=True)
 
 
 if __name__ == "__main__":
