@@ -12,6 +12,7 @@ for byte.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import hashlib
@@ -20,12 +21,13 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import jinja2
 
@@ -414,7 +416,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
     return EngineResult(site, total, warnings, files_count, pages or 0, mode, len(todo), written_count, len(deleted))
 
 
-def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PARALLEL_FROM, fresh=None):
+def _map(func, items: Sequence, jobs: int | None, progress, parallel_from: int = PARALLEL_FROM, fresh=None):
     """func over items, over the cores when there are many; results in order. progress, if
     given, makes a context manager with update(n) for long runs (the command line's bar).
     fresh: (initializer, a function making its arguments) for workers that start from a small
@@ -440,13 +442,35 @@ def _map(func, items: list, jobs: int | None, progress, parallel_from: int = PAR
                                                            initializer=_worker_started))
         if parallel:
             stack.callback(pool.shutdown, cancel_futures=True)
-            iterator = pool.map(func, items, chunksize=max(1, min(64, len(items) // (workers * 16))))
+            # A fresh worker has not imported this module, so it gets one item a call (the
+            # scan's items are chunks of names already).
+            chunksize = 1 if fresh is not None else max(1, min(64, len(items) // (workers * 16)))
+            iterator = _in_order(pool, func, items, chunksize, ahead=workers * 4)
         else:
             iterator = map(func, items)
         for item in iterator:
             if bar is not None:
                 bar.update(1)
             yield item
+
+
+def _in_order(pool, func, items: Iterable, chunksize: int, ahead: int) -> Iterator:
+    """pool.map(func, items, chunksize=chunksize), with at most ahead chunks handed out and not
+    yet read back. Executor.map submits every chunk at once, each holding its items until it is
+    done: every SourceFile of 100,000 made at once, where the listing keeps them as one string."""
+    pending: collections.deque = collections.deque()
+    for chunk in (items if chunksize == 1 else _batched(items, chunksize)):
+        pending.append(pool.submit(func, chunk) if chunksize == 1 else pool.submit(_each, func, chunk))
+        if len(pending) > ahead:
+            done = pending.popleft().result()
+            yield from ((done,) if chunksize == 1 else done)
+    while pending:
+        done = pending.popleft().result()
+        yield from ((done,) if chunksize == 1 else done)
+
+
+def _each(func, chunk: tuple) -> list:
+    return [func(item) for item in chunk]
 
 
 def _workers(jobs: int | None) -> int:
@@ -478,16 +502,23 @@ def _scan(groups: list[tuple[Path, Iterable[str], bool]], key: str, store: Store
     many = total >= PARALLEL_FROM and len(items) >= 2 and _workers(jobs) > 1
     jobs = jobs if many else 1
     apart = not store.resident and (many or (not verify.has_scanner(key) and store.canary_count() >= FRESH_FROM))
-    fresh = (verify.scan_worker_started, lambda: (key, *store.canary_texts())) if apart else None
     if not apart:
-        verify.scanner_for(key, store.canaries)
-    leaks: list[verify.Leak] = []
-    for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh):
-        leaks.extend(found)
-    return leaks
+        verify.scanner_for(key, lambda: verify.Scanner.from_lines(store.canary_lines()))
+        return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2) for leak in found]
+    # The workers read the canaries from a file, line by line (handed to them as a string, they
+    # would be all in memory at once, in this process and in each of theirs, beside the automaton).
+    fd, canaries_file = tempfile.mkstemp(prefix="healthsite-canaries-", suffix=".txt")
+    try:
+        with open(fd, "w", encoding="utf-8", errors="surrogatepass") as handle:
+            handle.writelines(store.canary_lines())
+        fresh = (verify.scan_worker_started, lambda: (key, canaries_file))
+        return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh)
+                for leak in found]
+    finally:
+        os.unlink(canaries_file)
 
 
-def _batched(items: Iterable[str], size: int) -> Iterator[tuple[str, ...]]:
+def _batched(items: Iterable, size: int) -> Iterator[tuple]:
     """Tuples of size items (the last one shorter): Python 3.12's itertools.batched."""
     iterator = iter(items)
     while chunk := tuple(itertools.islice(iterator, size)):

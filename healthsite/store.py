@@ -18,13 +18,13 @@ import pickle
 import sqlite3
 import sys
 import tempfile
+from array import array
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from .problems import OutputError, Problem
-from .views import Canaries
 
 SCHEMA_VERSION = "8"  # 8: the canaries in a table of their own
 WAIT = 600  # seconds a build waits for another one that uses the same cache
@@ -159,30 +159,32 @@ class Store:
         self.db.execute("DELETE FROM files")
 
     # ---- sources ----------------------------------------------------------------------------
-    def compare(self, files) -> tuple[list, list[str]]:
-        """The files whose signature (mtime, size) is not the stored one (new or changed), in
-        their order, and the slugs stored but no longer listed (gone). A merge of two sorted
-        lists, not a dictionary of every source: a rebuild's memory does not grow with them."""
-        changed: set[str] = set()
+    def compare(self, files) -> tuple[Sequence, list[str]]:
+        """The files (a load.SourceList, in slug order) whose signature (mtime, size) is not the
+        stored one (new or changed), and the slugs stored but no longer listed (gone). A merge of
+        two sorted lists, not a dictionary of every source: a rebuild's memory does not grow with
+        them. All of them (a cold build) is the list itself, not a copy of it."""
+        changed = array("q")  # their places in files
         gone: list[str] = []
         rows = self.db.execute("SELECT slug, mtime, size FROM sources ORDER BY slug")
         row = next(rows, None)
-        for file in sorted(files, key=lambda f: f.slug):
-            while row is not None and row[0] < file.slug:
+        for index, file in enumerate(files):
+            slug = file.slug
+            while row is not None and row[0] < slug:
                 gone.append(row[0])
                 row = next(rows, None)
-            if row is not None and row[0] == file.slug:
+            if row is not None and row[0] == slug:
                 if (row[1], row[2]) != file.signature:
-                    changed.add(file.slug)
+                    changed.append(index)
                 row = next(rows, None)
             else:
-                changed.add(file.slug)
+                changed.append(index)
         while row is not None:
             gone.append(row[0])
             row = next(rows, None)
         if len(changed) == len(files):
-            return list(files), gone
-        return [file for file in files if file.slug in changed], gone
+            return files, gone
+        return [files[index] for index in changed], gone
 
     def put(self, result) -> None:
         """One source's results (engine.SourceResult), replacing what it had."""
@@ -238,31 +240,25 @@ class Store:
         for (refs,) in self.db.execute("SELECT refs FROM sources"):
             yield from json.loads(refs)
 
-    def canaries(self) -> Canaries:
-        """The canaries as the last build kept them (set_canaries)."""
-        names, refs = self.canary_texts()
-        return Canaries(frozenset(json.loads(refs)), frozenset(json.loads(names)))
-
     def canary_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM canaries").fetchone()[0]
 
-    def canary_texts(self) -> tuple[str, str]:
-        """The canaries as two JSON lists, names and refs, each sorted: made by SQLite, for
-        another process to read (the scan's workers) and to digest."""
-        query = "SELECT json_group_array(text) FROM (SELECT text FROM canaries WHERE kind = ? ORDER BY text)"
-        return tuple(self.db.execute(query, (kind,)).fetchone()[0] for kind in (0, 1))
+    def canary_lines(self) -> Iterator[str]:
+        """The canaries one by one, sorted, as lines for verify.Scanner.from_lines: "0" and a name
+        (as JSON), then "1" and a raw ref. Made by SQLite, streamed: at 100,000 sources they are
+        230,000 strings, never all in this process at once."""
+        for (line,) in self.db.execute("SELECT kind || json_quote(text) || char(10) FROM canaries ORDER BY kind, text"):
+            yield line
 
     def set_canaries(self, refs: Iterable[str], names: Iterable[str]) -> str:
         """Keep the canaries for the next build and the scan's workers; return their digest (of
-        the sorted lists). Streamed in, never a set in memory: with every raw ref of 100,000
-        sources they are 230,000 strings."""
+        canary_lines). Streamed in, never a set in memory."""
         self.db.execute("DELETE FROM canaries")
         self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (0, ?)", ((name,) for name in names))
         self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (1, ?)", ((ref,) for ref in refs))
-        names_text, refs_text = self.canary_texts()
         digest = hashlib.sha256()
-        for piece in (refs_text, "\1", names_text):  # the text digested piece by piece, not joined first
-            digest.update(piece.encode("utf-8", errors="surrogatepass"))
+        for line in self.canary_lines():
+            digest.update(line.encode("utf-8", errors="surrogatepass"))
         return digest.hexdigest()
 
     def shown_texts(self) -> Iterator[str]:

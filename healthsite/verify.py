@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import codecs
 import html
+import itertools
 import json
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Iterable
 
 import ahocorasick
 
@@ -234,13 +236,23 @@ class Scanner:
     """One Aho-Corasick automaton over every canary: a single pass per file, however many."""
 
     def __init__(self, canaries: Canaries):
+        self._make(itertools.chain(((name, False) for name in canaries.foreign_names),
+                                   ((ref, True) for ref in canaries.refs)))
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[str]) -> Scanner:
+        """From lines as Store.canary_lines makes them (kind 0 or 1, then the text as JSON), one
+        at a time: the canaries are never all in memory as strings, only in the automaton."""
+        scanner = cls.__new__(cls)
+        scanner._make((json.loads(line[1:]), line[0] == "1") for line in lines)
+        return scanner
+
+    def _make(self, words: Iterable[tuple[str, bool]]) -> None:
         # Plain integers, not a Python object per word (size * 2, + 1 for a ref): with every raw
         # ref of 100,000 sources the automaton is a good part of a build's memory.
         self.automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for name in canaries.foreign_names:
-            self.automaton.add_word(name, len(name) * 2)
-        for ref in canaries.refs:  # a ref that is also a foreign name is reported as a ref
-            self.automaton.add_word(ref, len(ref) * 2 + 1)
+        for word, ref in words:  # names first: a ref that is also a foreign name is reported as a ref
+            self.automaton.add_word(word, len(word) * 2 + ref)
         self.empty = len(self.automaton) == 0
         if not self.empty:
             self.automaton.make_automaton()
@@ -388,12 +400,13 @@ def scan_tree(folder: Path, canaries: Canaries, files: list[str] | None = None, 
 _SCANNER: tuple[str, Scanner] | None = None  # (the canaries' digest, their automaton)
 
 
-def scanner_for(key: str, load) -> Scanner:
+def scanner_for(key: str, make) -> Scanner:
     """One automaton of the canaries per process, kept while they stay the same (a worker scans
-    many chunks; serve rebuilds many times). load: makes the canaries if it is not at hand."""
+    many chunks; serve rebuilds many times). make: makes it if it is not at hand."""
     global _SCANNER
     if _SCANNER is None or _SCANNER[0] != key:
-        _SCANNER = (key, Scanner(load()))
+        _SCANNER = None  # the old one goes before the new one is made
+        _SCANNER = (key, make())
     return _SCANNER[1]
 
 
@@ -402,9 +415,12 @@ def has_scanner(key: str) -> bool:
     return _SCANNER is not None and _SCANNER[0] == key
 
 
-def scan_worker_started(key: str, names: str, refs: str) -> None:
-    """A scan worker's automaton, made from the canaries it is handed (Store.canary_texts)."""
-    scanner_for(key, lambda: Canaries(json.loads(refs), json.loads(names)))
+def scan_worker_started(key: str, canaries_file: str) -> None:
+    """A scan worker's automaton, made from the file of canary lines it is handed, line by line."""
+    def make() -> Scanner:
+        with open(canaries_file, encoding="utf-8", errors="surrogatepass") as lines:
+            return Scanner.from_lines(lines)
+    scanner_for(key, make)
 
 
 def scan_chunk(item: tuple[str, Path, str, bool]) -> list[Leak]:
@@ -413,5 +429,5 @@ def scan_chunk(item: tuple[str, Path, str, bool]) -> list[Leak]:
     return scan_tree(folder, None, names.split("\0"), shapes, scanner=scanner_for(key, _unknown_canaries))
 
 
-def _unknown_canaries() -> Canaries:
+def _unknown_canaries() -> Scanner:
     raise RuntimeError("a scan worker was handed files without the canaries to scan them for")

@@ -315,12 +315,22 @@ def test_a_broken_or_old_cache_is_only_a_slower_build(bench_content, tmp_path, d
     assert_same_as_cold(bench_content, out, tmp_path)
 
 
-def test_without_a_cache_nothing_is_left_behind(bench_content, tmp_path, monkeypatch):
+@pytest.mark.parametrize("scan_apart", [False, True], ids=["scan here", "scan in a worker"])
+def test_without_a_cache_nothing_is_left_behind(bench_content, tmp_path, monkeypatch, scan_apart):
+    """Not the store, nor the file of canaries a scan's workers read."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    if scan_apart:
+        monkeypatch.setattr(engine, "FRESH_FROM", 0)
+        monkeypatch.setattr(engine.verify, "_SCANNER", None)
+        made, mkstemp = [], tempfile.mkstemp
+        monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: made.append(mkstemp(**kw)) or made[-1])
     build(bench_content, tmp_path / "site")
-    assert list(scratch.iterdir()) == []
+    if scan_apart:
+        assert any("canaries" in name for _, name in made)
+    # pymp-*: the folder of the workers' server's socket, which multiprocessing removes at exit
+    assert [p for p in scratch.iterdir() if not p.name.startswith("pymp-")] == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["content", "site", "tmp"]
 
 
@@ -441,3 +451,31 @@ def test_a_source_moved_to_another_profile_leaves_every_page_in_an_incremental_b
     assert shown == (direction == "back")
     assert ("sources/bench-000002.html" in site) == (direction == "back")
     assert_same_as_cold(bench_content, out, tmp_path)
+
+
+def test_workers_are_handed_a_few_chunks_at_a_time_in_order():
+    """Executor.map would submit every chunk at once (each holding its items until done)."""
+    from concurrent.futures import Future
+
+    class Pool:
+        def __init__(self):
+            self.pending, self.most = [], 0
+
+        def submit(self, func, *args):
+            future = Future()
+            future.set_result(func(*args))
+            self.pending.append(future)
+            self.most = max(self.most, sum(1 for f in self.pending if not getattr(f, "read", False)))
+            original = future.result
+
+            def result(timeout=None):
+                future.read = True
+                return original(timeout)
+            future.result = result
+            return future
+
+    for chunksize in (1, 3):
+        pool = Pool()
+        assert list(engine._in_order(pool, lambda x: x * 2, range(100), chunksize, ahead=4)) == \
+            [x * 2 for x in range(100)]
+        assert pool.most == 5  # ahead chunks waiting, and the one just handed out

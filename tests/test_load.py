@@ -206,3 +206,20 @@ def test_a_source_that_is_not_a_mapping(content, text, needle):
     (content / "sources" / "odd.yaml").write_text(text, encoding="utf-8")
     found = at(errors(content), "odd.yaml")
     assert len(found) == 1 and found[0][:2] == (1, 1) and needle in found[0][2]
+
+
+def test_listing_in_slug_order_with_signatures(content):
+    for slug in ("b-2", "b", "a-b", "a"):
+        write_source(content, slug, source_yaml(name=f"Source {slug}"))
+    files, problems, _ = load_mod.list_sources(content)
+    assert not problems
+    slugs = [f.slug for f in files]
+    assert slugs == sorted(slugs) and {"a", "a-b", "b", "b-2"} <= set(slugs)
+    assert len(files) == len(slugs)
+    stat = (content / "sources" / "a-b.yaml").stat()
+    listed = files[slugs.index("a-b")]
+    assert (listed.name, listed.signature) == ("a-b.yaml", (stat.st_mtime_ns, stat.st_size))
+    assert listed.path == content / "sources" / "a-b.yaml"
+    assert files[-1].slug == slugs[-1]
+    with pytest.raises(IndexError):
+        files[len(files)]
