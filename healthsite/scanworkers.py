@@ -8,6 +8,7 @@ import more than that: a worker unpickles its process object, so it imports this
 """
 from __future__ import annotations
 
+import multiprocessing
 import multiprocessing.context
 import threading
 from multiprocessing import forkserver, popen_forkserver, spawn
@@ -41,9 +42,15 @@ class _Context(multiprocessing.context.ForkServerContext):
 
 
 def context() -> multiprocessing.context.BaseContext:
-    """The start method for a pool of scan workers (ProcessPoolExecutor's mp_context)."""
+    """The start method for a pool of scan workers (ProcessPoolExecutor's mp_context). Where the
+    server cannot start (it listens on a Unix socket, which a sandbox may forbid), the workers
+    are forked from the build's process: larger, but the same scan."""
     started = _Context()
     started.set_forkserver_preload([__name__])
+    try:
+        forkserver.ensure_running()
+    except OSError:
+        return multiprocessing.get_context("fork")
     return started
 
 

@@ -229,20 +229,28 @@ def test_parallel_and_single_process_builds_are_identical(tmp_path):
 
 def test_the_scan_over_both_cores_finds_what_one_process_finds(tmp_path, monkeypatch):
     """The parallel scan's workers start from a process of their own, with the canaries handed
-    to them (a one-off build), or are forked from serve's process, which keeps its automaton:
-    with every ref shown raw, they report the same leaks, in every chunk of files."""
+    to them (a one-off build), or are forked from serve's process, which keeps its automaton, or
+    from the build's if the server cannot start: with every ref shown raw, they report the same
+    leaks, in every chunk of files."""
+    from multiprocessing import forkserver
+
     from healthsite import masking, resolve, verify
     content = generate.write_content(tmp_path / "content", 2 * 256)  # more than one chunk of files each
     monkeypatch.setattr(resolve, "mask_ref", lambda ref, prefix: ref)
     assert masking.mask_ref is not resolve.mask_ref
+
+    def no_unix_sockets():
+        raise PermissionError(1, "Operation not permitted")
     found = []
-    for jobs, cache in ((1, None), (2, None), (2, engine.MEMORY)):
+    for jobs, cache, server in ((1, None, True), (2, None, True), (2, engine.MEMORY, True), (2, None, False)):
         monkeypatch.setattr(verify, "_SCANNER", None)
+        if not server:
+            monkeypatch.setattr(forkserver, "ensure_running", no_unix_sockets)
         with pytest.raises(pipeline.LeakError) as caught:
-            build(content, tmp_path / f"site-{jobs}-{cache}", jobs=jobs, cache_dir=cache)
+            build(content, tmp_path / f"site-{jobs}-{cache}-{server}", jobs=jobs, cache_dir=cache)
         found.append(caught.value.leaks)
         assert (verify._SCANNER is None) == (jobs == 2 and cache is None)  # made in the workers only
-    assert found[0] == found[1] == found[2]
+    assert found[0] == found[1] == found[2] == found[3]
     pages = {leak.file for leak in found[0] if leak.file.startswith("sources/")}
     assert len(pages) > 256 and "sources.json" in {leak.file for leak in found[0]}
 
