@@ -6,6 +6,7 @@ line. Cross-file rules (catalog look-ups) are resolve's job.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import stat
 from array import array
@@ -249,30 +250,47 @@ class SourceFile:
 
 
 class SourceList:
-    """The listed source files in slug order, kept as one string of names and two arrays of
-    signatures; a SourceFile is made for one when it is asked for. A build keeps the list to its
-    end, and at 100,000 sources this is 4 MB, where a list of SourceFile was 22."""
+    """The listed source files in slug order, kept as one string of slugs, their suffixes and two
+    arrays of signatures; a SourceFile is made for one when it is asked for. A build keeps the
+    list to its end, and at 100,000 sources this is 4 MB, where a list of SourceFile was 22."""
 
-    __slots__ = ("folder", "shown_folder", "_names", "_ends", "_mtimes", "_sizes")
+    __slots__ = ("folder", "shown_folder", "_slugs", "_ends", "_suffixes", "_mtimes", "_sizes")
 
-    def __init__(self, folder: Path, shown_folder: str, names: list[str], mtimes: array, sizes: array):
+    def __init__(self, folder: Path, shown_folder: str, slugs: list[str], suffixes: bytearray,
+                 mtimes: array, sizes: array):
         self.folder, self.shown_folder = folder, shown_folder
-        self._names = "".join(names)
-        self._ends = array("q", itertools.accumulate(map(len, names)))
+        self._slugs = "".join(slugs)
+        self._ends = array("q", itertools.accumulate(map(len, slugs)))
+        self._suffixes = bytes(suffixes)  # each file's place in SOURCE_SUFFIXES
         self._mtimes, self._sizes = mtimes, sizes
 
     def __len__(self) -> int:
         return len(self._ends)
 
     def __getitem__(self, index: int) -> SourceFile:
-        if index < 0:
-            index += len(self._ends)
-        start = self._ends[index - 1] if index > 0 else 0  # IndexError below 0 or past the end
-        return SourceFile(self.folder, self._names[start:self._ends[index]], self.shown_folder,
-                          self._mtimes[index], self._sizes[index])
+        if not -len(self._ends) <= index < len(self._ends):
+            raise IndexError("source file index out of range")
+        index %= len(self._ends)
+        start = self._ends[index - 1] if index else 0
+        name = self._slugs[start:self._ends[index]] + SOURCE_SUFFIXES[self._suffixes[index]]
+        return SourceFile(self.folder, name, self.shown_folder, self._mtimes[index], self._sizes[index])
 
     def __iter__(self) -> Iterator[SourceFile]:
         return map(self.__getitem__, range(len(self._ends)))
+
+    def signatures(self) -> Iterator[tuple[str, int, int]]:
+        """(slug, mtime_ns, size) of each file, in order, with no SourceFile made: a rebuild
+        compares them all."""
+        slugs, start = self._slugs, 0
+        for end, mtime, size in zip(self._ends, self._mtimes, self._sizes):
+            yield slugs[start:end], mtime, size
+            start = end
+
+
+_SUFFIX_PLACE = {suffix[1:]: place for place, suffix in enumerate(SOURCE_SUFFIXES)}
+# Slug order, then the suffix: "." sorts after "-" (by name "a-b.yaml" comes before "a.yaml"),
+# and NUL before any character a file name can hold.
+_SLUG_ORDER = operator.methodcaller("replace", ".", "\0")
 
 
 def list_sources(root: Path) -> tuple[SourceList, list[Problem], list[Problem]]:
@@ -281,15 +299,15 @@ def list_sources(root: Path) -> tuple[SourceList, list[Problem], list[Problem]]:
     warnings: list[Problem] = []
     folder = root / "sources"
     shown_folder = shown(folder, root)  # each file's name in messages: this, "/", its name
-    names: list[str] = []
-    mtimes, sizes = array("q"), array("q")
+    slugs: list[str] = []
+    suffixes, mtimes, sizes = bytearray(), array("q"), array("q")
     if not folder.is_dir():
         problems.append(Problem(shown(folder, root), 1, 1, "sources folder is missing"))
-        return SourceList(folder, shown_folder, names, mtimes, sizes), problems, warnings
+        return SourceList(folder, shown_folder, slugs, suffixes, mtimes, sizes), problems, warnings
     real_root = root.resolve()
     if _outside(folder, real_root):
         problems.append(Problem(shown(folder, root), 1, 1, "links to a folder outside the content folder: refused"))
-        return SourceList(folder, shown_folder, names, mtimes, sizes), problems, warnings
+        return SourceList(folder, shown_folder, slugs, suffixes, mtimes, sizes), problems, warnings
     # The last file that claimed a slug: in slug order, the files of one slug are next to each
     # other, so that is all a clash needs to see, not a dictionary of every slug.
     last_slug, last_name = None, ""
@@ -298,16 +316,16 @@ def list_sources(root: Path) -> tuple[SourceList, list[Problem], list[Problem]]:
         return _printable(f"{shown_folder}/{file_name}")
 
     base = str(folder) + os.sep
-    # Names only (thousands of DirEntry objects cost more), by slug and then name: "a.yaml" and
-    # "a.yml" clash whatever sorts between them by name ("a-b.yaml" does).
-    for file_name in sorted(os.listdir(folder), key=lambda name: (name.rpartition(".")[0], name)):
+    # Names only (thousands of DirEntry objects cost more), by slug and then name.
+    for file_name in sorted(os.listdir(folder), key=_SLUG_ORDER):
         if file_name.startswith("."):
             continue
         if kind := secrets.find_token(file_name):  # a slug ends up in page names, links and sources.json
             problems.append(Problem(name_of(file_name), 1, 1, f"file name looks like a {kind}: rename the file"))
             continue
         slug, dot, suffix = file_name.rpartition(".")
-        if not dot or "." + suffix not in SOURCE_SUFFIXES or not slug:
+        place = _SUFFIX_PLACE.get(suffix)
+        if not dot or place is None or not slug:
             warnings.append(Problem(name_of(file_name), 1, 1, "not a .yaml file: ignored", "warning"))
             continue
         try:
@@ -330,10 +348,11 @@ def list_sources(root: Path) -> tuple[SourceList, list[Problem], list[Problem]]:
             problems.append(Problem(name_of(file_name), 1, 1, f"slug {slug!r} is already used by {name_of(last_name)}"))
             continue
         last_slug, last_name = slug, file_name
-        names.append(file_name)
+        slugs.append(slug)
+        suffixes.append(place)
         mtimes.append(info.st_mtime_ns)
         sizes.append(info.st_size)
-    return SourceList(folder, shown_folder, names, mtimes, sizes), problems, warnings
+    return SourceList(folder, shown_folder, slugs, suffixes, mtimes, sizes), problems, warnings
 
 
 def load_source(file: SourceFile, raw: bytes | None = None) -> tuple[LoadedSource | None, list[Problem]]:

@@ -168,13 +168,12 @@ class Store:
         gone: list[str] = []
         rows = self.db.execute("SELECT slug, mtime, size FROM sources ORDER BY slug")
         row = next(rows, None)
-        for index, file in enumerate(files):
-            slug = file.slug
+        for index, (slug, mtime, size) in enumerate(files.signatures()):
             while row is not None and row[0] < slug:
                 gone.append(row[0])
                 row = next(rows, None)
             if row is not None and row[0] == slug:
-                if (row[1], row[2]) != file.signature:
+                if row[1] != mtime or row[2] != size:
                     changed.append(index)
                 row = next(rows, None)
             else:

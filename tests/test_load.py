@@ -220,6 +220,18 @@ def test_listing_in_slug_order_with_signatures(content):
     listed = files[slugs.index("a-b")]
     assert (listed.name, listed.signature) == ("a-b.yaml", (stat.st_mtime_ns, stat.st_size))
     assert listed.path == content / "sources" / "a-b.yaml"
-    assert files[-1].slug == slugs[-1]
-    with pytest.raises(IndexError):
-        files[len(files)]
+    assert files[-1].slug == slugs[-1] and files[-len(files)].slug == slugs[0]
+    for outside in (len(files), -len(files) - 1):
+        with pytest.raises(IndexError):
+            files[outside]
+    assert list(files.signatures()) == [(f.slug, *f.signature) for f in files]
+
+
+def test_a_yml_beside_a_yaml_clashes_whatever_sorts_between_them_by_name(content):
+    """By name, "a-b.yaml" sorts between "a.yaml"'s neighbours; by slug it does not."""
+    for slug, suffix in (("dup", ".yaml"), ("dup-b", ".yaml"), ("dup", ".yml"), ("dup-0", ".yml")):
+        write_source(content, slug, source_yaml(name=f"Source {slug}{suffix}"), suffix=suffix)
+    files, problems, _ = load_mod.list_sources(content)
+    assert [p.path.rpartition("/")[2] for p in problems] == ["dup.yml"]
+    assert {"dup", "dup-b", "dup-0"} <= {f.slug for f in files}
+    assert next(f for f in files if f.slug == "dup").name == "dup.yaml"
