@@ -301,6 +301,8 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         # dashboard page shows).
         touched: set[tuple[str, str]] | None = set() if warm and not gone else None
         shown_changed: list[str] = []  # the text before and after of sources whose shown text changed
+        if len(todo):
+            renderer.preload()
         for result in _map(process, todo, jobs, progress):
             if result.errors:
                 problems += result.errors

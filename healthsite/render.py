@@ -400,6 +400,17 @@ class Renderer:
                 del self.env.cache[key]
         self.env.auto_reload = False
 
+    def preload(self) -> None:
+        """Load the templates a source's files and rows are made with, and the ones they extend
+        or import. Called in the build's process before its workers fork: they then inherit them
+        compiled rather than each compiling its own, and the process's next rebuild (serve's first
+        save) does not compile them either."""
+        for name in _SOURCE_TEMPLATES:
+            try:
+                self.env.get_template(name)
+            except jinja2.TemplateError:  # missing or broken: reported where a page uses it
+                pass
+
     def source_files(self, shell: SiteView, source: SourceView) -> list[tuple[str, bytes]]:
         """sources/<slug>.html, history/<slug>.html (long histories) and badges/<slug>.svg."""
         with _render_errors():
@@ -533,6 +544,9 @@ class Dashboard:
     worst: str | None
     rows: "Callable[[int, str | None, str | None], Iterable[str]]"
     entries: "Callable[[], Iterable[bytes]]"
+
+
+_SOURCE_TEMPLATES = ("base.html", "macros.html", "source.html", "history.html", "badge.svg")
 
 
 class _render_errors:

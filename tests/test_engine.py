@@ -487,3 +487,22 @@ def test_workers_are_handed_a_few_chunks_at_a_time_in_order():
         assert list(engine._in_order(pool, lambda x: x * 2, range(100), chunksize, ahead=4)) == \
             [x * 2 for x in range(100)]
         assert pool.most == 5  # ahead chunks waiting, and the one just handed out
+
+
+def test_the_first_rebuild_after_a_build_over_both_cores_compiles_no_template(tmp_path, monkeypatch):
+    """The build's process loads the source templates before its workers fork (they inherit
+    them), so serve's first save does not compile them."""
+    from healthsite import render
+    content = generate.write_content(tmp_path / "content", engine.PARALLEL_FROM + 10)
+    templates = tmp_path / "templates"  # a folder of its own: no other test has loaded its templates
+    shutil.copytree(TEMPLATES, templates)
+    out = tmp_path / "site"
+    build(content, out, cache_dir=engine.MEMORY, jobs=2, templates=templates)
+    env = render.Renderer.for_folder(templates).env
+    compiled, compile_ = [], env.compile
+    monkeypatch.setattr(env, "compile", lambda *args, **kwargs: compiled.append(args[1]) or compile_(*args, **kwargs))
+    edited = sorted((content / "sources").glob("*.yaml"))[3]
+    edited.write_text(edited.read_text(encoding="utf-8").replace("(preview)", "(preview, edited)"), encoding="utf-8")
+    result = build(content, out, cache_dir=engine.MEMORY, jobs=2, templates=templates)
+    assert (result.mode, result.rendered) == ("incremental", 1)
+    assert compiled == []
