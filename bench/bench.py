@@ -3,11 +3,13 @@ with Hugo rendering the same pages from YAML front matter in the same run (where
 
     python bench/bench.py --sources 10000 [--sources 100000] [--rounds 3] [--no-hugo]
 
-Every number comes from this one run, so ratios hold on a noisy shared machine. With --rounds N
-the cold build and Hugo's run N times, one after the other, and the table gives the medians
-and the median of the N ratios (their range beside it): on a machine shared with other jobs one
-pair of runs can be off by half. Peak memory is the largest resident set of any one process (the
-build's workers included), from getrusage.
+Every number comes from this one run, so ratios hold on a noisy shared machine. All content is
+generated first; then each of --rounds N rounds runs every size's cold build and Hugo's, one
+after the other, and the table gives the medians and the median of the N ratios (their range
+beside it): on a machine shared with other jobs one pair of runs can be off by half. Each size's
+cold time is also compared with the next size's of the same round ("100000 sources in 9.5x the
+time of 10000"), minutes apart rather than the length of a whole size's benchmark. Peak memory
+is the largest resident set of any one process (the build's workers included), from getrusage.
 """
 from __future__ import annotations
 
@@ -70,62 +72,71 @@ def isolated(cmd: list[str], cwd: Path = REPO) -> tuple[float, float]:
     return float(seconds), float(mb)
 
 
-def bench(n: int, work: Path, hugo: bool, rounds: int, trash: Bin) -> dict:
-    content = work / f"content-{n}"
-    out = work / f"site-{n}"
-    cache = work / f"cache-{n}"
-    hugo = hugo and shutil.which("hugo") is not None
-    hugo_site, hugo_out = work / f"hugo-{n}", work / f"hugo-out-{n}"
-    for path in (content, out, cache, hugo_site, hugo_out):
-        trash.discard(path)
-    t = time.perf_counter()
-    generate.write_content(content, n)
-    gen_s = time.perf_counter() - t
-    if hugo:
-        generate.write_hugo(hugo_site, n)
-    build = [sys.executable, str(REPO / "build.py"), "build", "--content", str(content), "--out", str(out),
-             "--cache", str(cache)]
-    row: dict = {"n": n, "generate_s": gen_s}
-    colds, hugos = [], []
-    hugo_build = ["hugo", "--quiet", "-s", str(hugo_site), "-d", str(hugo_out)]
-    for round_ in range(rounds):  # one after the other, so both meet the same load on the machine
-        for path in (out, cache, hugo_out):
-            trash.discard(path)
-        if hugo and round_ % 2:  # each goes first in every other round
-            hugos.append(isolated(hugo_build))
-        colds.append(isolated(build))
-        if hugo and not round_ % 2:
-            hugos.append(isolated(hugo_build))
-    row["cold_s"], row["cold_mb"] = statistics.median(s for s, _ in colds), max(mb for _, mb in colds)
-    row["cold_runs"] = [round(s, 2) for s, _ in colds]
-    pages = sum(1 for _ in out.rglob("*.html"))
-    row["pages"] = pages
-    row["pages_per_s"] = pages / row["cold_s"]
-    if hugo:
-        row["hugo_s"], row["hugo_mb"] = statistics.median(s for s, _ in hugos), max(mb for _, mb in hugos)
-        row["hugo_runs"] = [round(s, 2) for s, _ in hugos]
-        ratios = [c / h for (c, _), (h, _) in zip(colds, hugos)]
-        row["ratio"], row["ratio_range"] = statistics.median(ratios), (min(ratios), max(ratios))
-        trash.discard(hugo_site)
-        trash.discard(hugo_out)
-    row["nochange_s"], row["nochange_mb"] = isolated(build)
-    edited = content / "sources" / f"bench-{n // 2:06d}.yaml"
-    edited.write_text(edited.read_text(encoding="utf-8").replace("Synthetic source", "Edited source"), encoding="utf-8")
-    row["edit_s"], row["edit_mb"] = isolated(build)
-    # An edit that changes the dashboard: a renamed source changes its row on the index and a
-    # filter page, and its line of sources.json, so those are made, scanned and written again.
-    renamed = content / "sources" / f"bench-{n // 3:06d}.yaml"
-    renamed.write_text(re.sub(r"(?m)^name: ", "name: Renamed ", renamed.read_text(encoding="utf-8"), count=1),
-                       encoding="utf-8")
-    row["rename_s"], row["rename_mb"] = isolated(build)
-    # The same two kinds of edit, timed inside one warm process (what `serve` does on every save).
-    warm = [sys.executable, str(HERE / "warm_rebuild.py"), str(content), str(work / f"site-{n}-warm")]
-    done = subprocess.run(warm, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        sys.exit(f"warm rebuild failed\n{done.stderr[-2000:]}")
-    row["warm_edit_s"], row["warm_rename_s"] = (float(x) for x in done.stdout.split("\n")[-2].split())
-    trash.discard(work / f"site-{n}-warm")
-    return row
+class Size:
+    """One N's content, outputs and commands."""
+
+    def __init__(self, n: int, work: Path, hugo: bool, trash: Bin):
+        self.n, self.work, self.trash = n, work, trash
+        self.content, self.out, self.cache = work / f"content-{n}", work / f"site-{n}", work / f"cache-{n}"
+        self.hugo = hugo and shutil.which("hugo") is not None
+        self.hugo_site, self.hugo_out = work / f"hugo-{n}", work / f"hugo-out-{n}"
+        self.build = [sys.executable, str(REPO / "build.py"), "build", "--content", str(self.content),
+                      "--out", str(self.out), "--cache", str(self.cache)]
+        self.hugo_build = ["hugo", "--quiet", "-s", str(self.hugo_site), "-d", str(self.hugo_out)]
+        self.colds: list[tuple[float, float]] = []
+        self.hugos: list[tuple[float, float]] = []
+        self.row: dict = {"n": n}
+
+    def generate(self) -> None:
+        for path in (self.content, self.out, self.cache, self.hugo_site, self.hugo_out):
+            self.trash.discard(path)
+        t = time.perf_counter()
+        generate.write_content(self.content, self.n)
+        self.row["generate_s"] = time.perf_counter() - t
+        if self.hugo:
+            generate.write_hugo(self.hugo_site, self.n)
+
+    def cold_round(self, round_: int) -> None:
+        """A cold build and Hugo's, one after the other: both meet the same load on the machine."""
+        for path in (self.out, self.cache, self.hugo_out):
+            self.trash.discard(path)
+        if self.hugo and round_ % 2:  # each goes first in every other round
+            self.hugos.append(isolated(self.hugo_build))
+        self.colds.append(isolated(self.build))
+        if self.hugo and not round_ % 2:
+            self.hugos.append(isolated(self.hugo_build))
+
+    def rebuilds(self) -> None:
+        row, content = self.row, self.content
+        row["cold_s"], row["cold_mb"] = statistics.median(s for s, _ in self.colds), max(mb for _, mb in self.colds)
+        row["cold_runs"] = [round(s, 2) for s, _ in self.colds]
+        row["pages"] = sum(1 for _ in self.out.rglob("*.html"))
+        row["pages_per_s"] = row["pages"] / row["cold_s"]
+        if self.hugo:
+            row["hugo_s"], row["hugo_mb"] = statistics.median(s for s, _ in self.hugos), max(mb for _, mb in self.hugos)
+            row["hugo_runs"] = [round(s, 2) for s, _ in self.hugos]
+            ratios = [c / h for (c, _), (h, _) in zip(self.colds, self.hugos)]
+            row["ratio"], row["ratio_range"] = statistics.median(ratios), (min(ratios), max(ratios))
+            self.trash.discard(self.hugo_site)
+            self.trash.discard(self.hugo_out)
+        row["nochange_s"], row["nochange_mb"] = isolated(self.build)
+        edited = content / "sources" / f"bench-{self.n // 2:06d}.yaml"
+        edited.write_text(edited.read_text(encoding="utf-8").replace("Synthetic source", "Edited source"),
+                          encoding="utf-8")
+        row["edit_s"], row["edit_mb"] = isolated(self.build)
+        # An edit that changes the dashboard: a renamed source changes its row on the index and a
+        # filter page, and its line of sources.json, so those are made, scanned and written again.
+        renamed = content / "sources" / f"bench-{self.n // 3:06d}.yaml"
+        renamed.write_text(re.sub(r"(?m)^name: ", "name: Renamed ", renamed.read_text(encoding="utf-8"), count=1),
+                           encoding="utf-8")
+        row["rename_s"], row["rename_mb"] = isolated(self.build)
+        # The same two kinds of edit, timed inside one warm process (what `serve` does on every save).
+        warm = [sys.executable, str(HERE / "warm_rebuild.py"), str(content), str(self.work / f"site-{self.n}-warm")]
+        done = subprocess.run(warm, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            sys.exit(f"warm rebuild failed\n{done.stderr[-2000:]}")
+        row["warm_edit_s"], row["warm_rename_s"] = (float(x) for x in done.stdout.split("\n")[-2].split())
+        self.trash.discard(self.work / f"site-{self.n}-warm")
 
 
 def main() -> None:
@@ -133,25 +144,31 @@ def main() -> None:
     parser.add_argument("--sources", type=int, action="append", help="N (repeatable); default 1000 and 10000")
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--no-hugo", action="store_true")
-    parser.add_argument("--rounds", type=int, default=1, help="cold builds (and Hugo runs) per size; medians reported")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="cold builds (and Hugo runs) per size, each round over every size; medians reported")
     parser.add_argument("--keep", action="store_true", help="keep the generated content and output")
     args = parser.parse_args()
     sizes = args.sources or [1000, 10000]
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
-    rows = []
     trash = Bin(args.work)
+    runs = [Size(n, args.work, not args.no_hugo, trash) for n in sizes]
     try:
-        for n in sizes:
-            row = bench(n, args.work, not args.no_hugo, max(1, args.rounds), trash)
-            rows.append(row)
-            print(row, flush=True)
+        for size in runs:  # all content first, so that the sizes' cold builds run close together
+            size.generate()
+        for round_ in range(max(1, args.rounds)):
+            for size in runs:
+                size.cold_round(round_)
+        for size in runs:
+            size.rebuilds()
+            print(size.row, flush=True)
     finally:
         if not args.keep:
             for n in sizes:
                 for name in (f"content-{n}", f"site-{n}", f"cache-{n}"):
                     trash.discard(args.work / name)
         trash.empty()
+    rows = [size.row for size in runs]
     print()
     print("| sources | pages | cold build | pages/s | peak MB (cold / rebuilds) | no-change rebuild | "
           "one edit: CLI / warm | one rename: CLI / warm | Hugo cold | Hugo MB | cold vs Hugo (range) | warm edit vs Hugo |")
@@ -167,6 +184,15 @@ def main() -> None:
               f"{r['cold_mb']:.0f} / {rebuilds:.0f} | {r['nochange_s']:.2f} s | "
               f"{r['edit_s']:.2f} s / {r['warm_edit_s'] * 1000:.0f} ms | "
               f"{r['rename_s']:.2f} s / {r['warm_rename_s'] * 1000:.0f} ms | {hugo} | {ratios} |")
+    print()
+    for small, big in zip(runs, runs[1:]):  # each round's two cold builds ran one after the other
+        ours = [b / a for (a, _), (b, _) in zip(small.colds, big.colds)]
+        line = (f"{big.n} sources in {statistics.median(ours):.2f}x the time of {small.n} "
+                f"(rounds: {', '.join(f'{x:.2f}' for x in ours)})")
+        if small.hugo:
+            theirs = [b / a for (a, _), (b, _) in zip(small.hugos, big.hugos)]
+            line += f"; Hugo {statistics.median(theirs):.2f}x"
+        print(line)
 
 
 if __name__ == "__main__":
