@@ -10,7 +10,7 @@ import itertools
 
 from dataclasses import dataclass
 
-import ahocorasick
+import ahocorasick_rs
 
 from . import views
 from .load import Content, LoadedSource
@@ -268,13 +268,11 @@ def _canaries(content: Content, authorized: str, catalog: Catalog) -> views.Cana
 
 def any_name_in(names: list[str], texts) -> bool:
     """Does any of names occur in any of texts (one Aho-Corasick pass)?"""
+    names = [name for name in names if name]  # an empty name is in no text
     if not names:
         return False
-    automaton = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)
-    for name in names:
-        automaton.add_word(name)
-    automaton.make_automaton()
-    return any(next(automaton.iter(text), None) is not None for text in texts)
+    automaton = ahocorasick_rs.AhoCorasick(names)
+    return any(automaton.find_matches_as_indexes(text) for text in texts)
 
 
 def canaries_from(head, catalog: Catalog, authorized: str, refs, foreign, shown) -> views.Canaries:
@@ -289,13 +287,11 @@ def canary_names(head, catalog: Catalog, authorized: str, foreign, shown) -> set
     foreign = {n for n in foreign if len(n) >= FOREIGN_NAME_MIN}
     if foreign:
         # One Aho-Corasick pass over the shown text finds them however many there are.
-        automaton = ahocorasick.Automaton()
-        for name in foreign:
-            automaton.add_word(name, name)
-        automaton.make_automaton()
+        automaton = ahocorasick_rs.AhoCorasick(foreign)
         seen: set[str] = set()
-        # Piece by piece: thousands of sources' text is never joined in memory.
+        # Piece by piece: thousands of sources' text is never joined in memory. Overlapping: a
+        # name inside another one the text shows is shown too.
         for text in itertools.chain(["\n".join(_site_copy(head, catalog, authorized))], shown):
-            seen.update(name for _, name in automaton.iter(text))
+            seen.update(automaton.find_matches_as_strings(text, overlapping=True))
         foreign -= seen
     return foreign

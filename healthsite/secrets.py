@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-import ahocorasick
+import ahocorasick_rs
 
 # Key names that hold credentials. Matched on the key lower-cased with '-' and ' ' as '_'.
 CREDENTIAL_KEY = re.compile(
@@ -43,17 +43,18 @@ _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 MIN_TOKEN = 10  # no rule matches fewer characters: shorter text need not be scanned
 
 
-def _automaton() -> ahocorasick.Automaton:
-    automaton = ahocorasick.Automaton()
-    for index, (_, prefixes, pattern) in enumerate(TOKEN_RULES):
+def _automaton() -> tuple[ahocorasick_rs.AhoCorasick, list[tuple[int, re.Pattern[str]]]]:
+    """One automaton of every rule's prefixes, and for each prefix its rule and the rule's regex."""
+    prefixes, rules = [], []
+    for index, (_, starts, pattern) in enumerate(TOKEN_RULES):
         compiled = re.compile(pattern)
-        for prefix in prefixes:
-            automaton.add_word(prefix, (len(prefix), index, compiled))
-    automaton.make_automaton()
-    return automaton
+        for prefix in starts:
+            prefixes.append(prefix)
+            rules.append((index, compiled))
+    return ahocorasick_rs.AhoCorasick(prefixes), rules
 
 
-_PREFIXES = _automaton()
+_PREFIXES, _PREFIX_RULES = _automaton()
 
 
 # The same prefixes for a cheaper first look at bytes (the rendered pages): a page holds a token
@@ -105,8 +106,10 @@ def find_tokens(text: str) -> list[tuple[int, str]]:
     """Every token-shaped string in text, as (offset, kind): never the value itself."""
     found: list[tuple[int, str]] = []
     covered = -1
-    for end, (size, index, pattern) in _PREFIXES.iter(text):
-        start = end - size + 1
+    # Every prefix found, overlapping ones too, by where it ends (the longest first where several do).
+    for prefix, start, end in sorted(_PREFIXES.find_matches_as_indexes(text, overlapping=True),
+                                     key=lambda found: (found[2], found[1])):
+        index, pattern = _PREFIX_RULES[prefix]
         if start < covered:
             continue
         # A token starts a word: "desk-booking-..." holds no OpenAI key, "network_test_..." no Stripe one.

@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
-import ahocorasick
+import ahocorasick_rs
 
 from . import secrets
 from .views import Canaries
@@ -248,14 +248,19 @@ class Scanner:
         return scanner
 
     def _make(self, words: Iterable[tuple[str, bool]]) -> None:
-        # Plain integers, not a Python object per word (size * 2, + 1 for a ref): with every raw
-        # ref of 100,000 sources the automaton is a good part of a build's memory.
-        self.automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for word, ref in words:  # names first: a ref that is also a foreign name is reported as a ref
-            self.automaton.add_word(word, len(word) * 2 + ref)
-        self.empty = len(self.automaton) == 0
-        if not self.empty:
-            self.automaton.make_automaton()
+        # With every raw ref of 100,000 sources the automaton is the largest thing a scan holds:
+        # the non-contiguous NFA is the smallest at its peak (41 MB for 230,000 canaries, where
+        # pyahocorasick's trie was 53), and the words go into it one by one, from a generator.
+        refs = bytearray()  # for each word: 1 if a raw ref, 0 if a name
+
+        def texts() -> Iterator[str]:
+            for word, ref in words:
+                if word:  # an empty canary would be everywhere: none is ever made
+                    refs.append(ref)
+                    yield word
+        self.automaton = ahocorasick_rs.AhoCorasick(texts(), implementation=ahocorasick_rs.Implementation.NoncontiguousNFA)
+        self.refs = bytes(refs)
+        self.empty = not self.refs
 
     def scan_text(self, name: str, text: str, shapes: bool = True) -> list[Leak]:
         """Canaries (and, with shapes, token shapes) in text as a browser shows it: an escaped
@@ -270,16 +275,19 @@ class Scanner:
         return sorted(set(found), key=lambda leak: (leak.line, leak.kind))
 
     def _canaries(self, name: str, text: str) -> list[Leak]:
+        if self.empty:
+            return []
+        # (start, end) -> a ref there? A text that is both a ref and a foreign name is one word of
+        # each kind, found twice at the same place: it is reported as a ref.
+        spans: dict[tuple[int, int], int] = {}
+        for word, start, end in self.automaton.find_matches_as_indexes(text, overlapping=True):
+            spans[start, end] = spans.get((start, end), 0) | self.refs[word]
         found: list[Leak] = []
-        if not self.empty:
-            for end, value in self.automaton.iter(text):
-                size, kind = value >> 1, (_REF if value & 1 else _NAME)
-                start = end - size + 1
-                if kind == _REF and size < _SHORT_REF and (
-                        (start > 0 and text[start - 1] in _WORD_CHARS)
-                        or (end + 1 < len(text) and text[end + 1] in _WORD_CHARS)):
-                    continue
-                found.append(Leak(name, text.count("\n", 0, start) + 1, kind))
+        for (start, end), ref in spans.items():
+            if ref and end - start < _SHORT_REF and (
+                    (start > 0 and text[start - 1] in _WORD_CHARS) or (end < len(text) and text[end] in _WORD_CHARS)):
+                continue
+            found.append(Leak(name, text.count("\n", 0, start) + 1, _REF if ref else _NAME))
         return found
 
     def scan_file(self, path: Path, name: str, shapes: bool = True) -> list[Leak]:

@@ -42,6 +42,15 @@ def test_foreign_name_is_found():
     assert len(leaks) == 1 and leaks[0].line == 2 and "another profile" in leaks[0].kind
 
 
+def test_every_canary_is_found_where_canaries_overlap_and_a_ref_that_is_a_name_is_a_ref():
+    scanner = verify.Scanner(Canaries(refs=frozenset({"act_42", "Acme 42", "cme"}),
+                                      foreign_names=frozenset({"Acme 42", "Acme 42 Europe", "Zeta"})))
+    leaks = scanner.scan_text("page.html", "Acme 42 Europe\nact_42\nZeta Acme 42\nxcmex\n(cme)")
+    assert [(leak.line, "ref" in leak.kind) for leak in leaks] == [
+        (1, False), (1, True), (2, True), (3, False), (3, True), (5, True)]  # "cme" only as a word
+    assert verify.Scanner(Canaries(frozenset({""}), frozenset({""}))).scan_text("page.html", "any text") == []
+
+
 @pytest.mark.parametrize("token", [
     "shpat_0123456789abcdef0123456789abcdef",
     "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
