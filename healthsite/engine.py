@@ -460,15 +460,18 @@ def _in_order(pool, func, items: Iterable, chunksize: int, ahead: int) -> Iterat
     """pool.map(func, items, chunksize=chunksize), with at most ahead chunks handed out and not
     yet read back. Executor.map submits every chunk at once, each holding its items until it is
     done: every SourceFile of 100,000 made at once, where the listing keeps them as one string."""
+    one = chunksize == 1  # an item a call, func itself: a fresh worker cannot unpickle _each
     pending: collections.deque = collections.deque()
-    for chunk in (items if chunksize == 1 else _batched(items, chunksize)):
-        pending.append(pool.submit(func, chunk) if chunksize == 1 else pool.submit(_each, func, chunk))
-        if len(pending) > ahead:
-            done = pending.popleft().result()
-            yield from ((done,) if chunksize == 1 else done)
-    while pending:
+
+    def oldest() -> Iterable:
         done = pending.popleft().result()
-        yield from ((done,) if chunksize == 1 else done)
+        return (done,) if one else done
+    for chunk in (items if one else _batched(items, chunksize)):
+        pending.append(pool.submit(func, chunk) if one else pool.submit(_each, func, chunk))
+        if len(pending) > ahead:
+            yield from oldest()
+    while pending:
+        yield from oldest()
 
 
 def _each(func, chunk: tuple) -> list:
@@ -504,20 +507,29 @@ def _scan(groups: list[tuple[Path, Iterable[str], bool]], key: str, store: Store
     many = total >= PARALLEL_FROM and len(items) >= 2 and _workers(jobs) > 1
     jobs = jobs if many else 1
     apart = not store.resident and (many or (not verify.has_scanner(key) and store.canary_count() >= FRESH_FROM))
-    if not apart:
-        verify.scanner_for(key, lambda: verify.Scanner.from_lines(store.canary_lines()))
-        return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2) for leak in found]
-    # The workers read the canaries from a file, line by line (handed to them as a string, they
-    # would be all in memory at once, in this process and in each of theirs, beside the automaton).
-    fd, canaries_file = tempfile.mkstemp(prefix="healthsite-canaries-", suffix=".txt")
+    with contextlib.ExitStack() as stack:
+        fresh = None
+        if apart:
+            canaries_file = stack.enter_context(_canaries_file(store))
+            fresh = (verify.scan_worker_started, lambda: (key, canaries_file))
+        else:
+            verify.scanner_for(key, lambda: verify.Scanner.from_lines(store.canary_lines()))
+        return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh)
+                for leak in found]
+
+
+@contextlib.contextmanager
+def _canaries_file(store: Store) -> Iterator[str]:
+    """The canaries in a temporary file, for the scan's workers to read line by line (handed to
+    them as a string, they would be all in memory at once, in this process and in each of
+    theirs, beside the automaton); removed when the scan is done, failed or not."""
+    fd, name = tempfile.mkstemp(prefix="healthsite-canaries-", suffix=".txt")
     try:
         with open(fd, "w", encoding="utf-8", errors="surrogatepass") as handle:
             handle.writelines(store.canary_lines())
-        fresh = (verify.scan_worker_started, lambda: (key, canaries_file))
-        return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh)
-                for leak in found]
+        yield name
     finally:
-        os.unlink(canaries_file)
+        os.unlink(name)
 
 
 def _batched(items: Iterable, size: int) -> Iterator[tuple]:
