@@ -301,13 +301,16 @@ def list_sources(root: Path) -> tuple[SourceList, list[Problem], list[Problem]]:
     shown_folder = shown(folder, root)  # each file's name in messages: this, "/", its name
     slugs: list[str] = []
     suffixes, mtimes, sizes = bytearray(), array("q"), array("q")
-    if not folder.is_dir():
-        problems.append(Problem(shown(folder, root), 1, 1, "sources folder is missing"))
+
+    def listed() -> tuple[SourceList, list[Problem], list[Problem]]:
         return SourceList(folder, shown_folder, slugs, suffixes, mtimes, sizes), problems, warnings
+    if not folder.is_dir():
+        problems.append(Problem(shown_folder, 1, 1, "sources folder is missing"))
+        return listed()
     real_root = root.resolve()
     if _outside(folder, real_root):
-        problems.append(Problem(shown(folder, root), 1, 1, "links to a folder outside the content folder: refused"))
-        return SourceList(folder, shown_folder, slugs, suffixes, mtimes, sizes), problems, warnings
+        problems.append(Problem(shown_folder, 1, 1, "links to a folder outside the content folder: refused"))
+        return listed()
     # The last file that claimed a slug: in slug order, the files of one slug are next to each
     # other, so that is all a clash needs to see, not a dictionary of every slug.
     last_slug, last_name = None, ""
@@ -352,7 +355,7 @@ def list_sources(root: Path) -> tuple[SourceList, list[Problem], list[Problem]]:
         suffixes.append(place)
         mtimes.append(info.st_mtime_ns)
         sizes.append(info.st_size)
-    return SourceList(folder, shown_folder, slugs, suffixes, mtimes, sizes), problems, warnings
+    return listed()
 
 
 def load_source(file: SourceFile, raw: bytes | None = None) -> tuple[LoadedSource | None, list[Problem]]:
