@@ -10,6 +10,7 @@ import codecs
 import html
 import itertools
 import json
+import os
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -25,6 +26,8 @@ from .views import Canaries
 _SHORT_REF = 8
 _PIECE = 1 << 20  # files larger than this are scanned in pieces
 _OVERLAP = 8192  # characters each piece shares with the one before: longer than any ref or token
+_OTHER_REFERENCE = re.compile(rb"&(?!amp;|lt;|gt;|#39;|#34;)")  # any but the five markupsafe's escaper writes
+_ESCAPED = frozenset(b"&<>'\";")  # the characters they stand for, and their delimiters
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _REF, _NAME = "a raw external account ref", "a name from another profile"
 # Active content: the site has none, so any of it in a page came from content through a template
@@ -256,14 +259,20 @@ class Scanner:
         # process by 14 MB); a line is as many newlines in the bytes as in the text.
         flags = bytearray()  # for each word: 1 a raw ref, 2 a short one (found only as a whole word)
 
+        plain = True  # no canary could be found differently in a page's raw bytes (see _as_shown)
+
         def texts() -> Iterator[bytes]:
+            nonlocal plain
             for word, ref in words:
                 if word:  # an empty canary would be everywhere: none is ever made
                     flags.append(ref | (2 if ref and len(word) < _SHORT_REF else 0))
-                    yield word.encode("utf-8", "surrogatepass")
+                    data = word.encode("utf-8", "surrogatepass")
+                    plain = plain and len(data) >= 4 and not _ESCAPED.intersection(data)
+                    yield data
         self.automaton = ahocorasick_rs.BytesAhoCorasick(texts(), implementation=ahocorasick_rs.Implementation.NoncontiguousNFA)
         self.flags = bytes(flags)
         self.empty = not self.flags
+        self.plain = plain
 
     def scan_text(self, name: str, text: str, shapes: bool = True) -> list[Leak]:
         """Canaries (and, with shapes, token shapes) in text as a browser shows it: an escaped
@@ -278,9 +287,11 @@ class Scanner:
         return sorted(set(found), key=lambda leak: (leak.line, leak.kind))
 
     def _canaries(self, name: str, text: str) -> list[Leak]:
+        return self._canaries_in(name, text.encode("utf-8", "surrogatepass"))
+
+    def _canaries_in(self, name: str, data: bytes) -> list[Leak]:
         if self.empty:
             return []
-        data = text.encode("utf-8", "surrogatepass")
         # (start, end) -> its words' flags. A text that is both a ref and a foreign name is one
         # word of each kind, found twice at the same place: it is reported as a ref.
         spans: dict[tuple[int, int], int] = {}
@@ -293,16 +304,35 @@ class Scanner:
             found.append(Leak(name, data.count(b"\n", 0, start) + 1, _REF if flags & 1 else _NAME))
         return found
 
-    def scan_file(self, path: Path, name: str, shapes: bool = True) -> list[Leak]:
-        if path.stat().st_size > _PIECE:
-            return self._scan_large(path, name, shapes)
-        text = path.read_bytes().decode("utf-8", errors="replace")
+    def scan_file(self, path: Path | str, name: str, shapes: bool = True) -> list[Leak]:
+        with open(path, "rb", buffering=0) as handle:
+            if os.fstat(handle.fileno()).st_size > _PIECE:
+                return self._scan_large(path, name, shapes)
+            data = handle.readall()
+        if not shapes and self._as_shown(data):
+            return sorted(set(self._canaries_in(name, data)), key=lambda leak: (leak.line, leak.kind))
+        text = data.decode("utf-8", errors="replace")
         leaks = self.scan_text(name, text, shapes)
         if shapes and name.endswith((".html", ".svg")):  # an SVG opened on its own runs its scripts too
             leaks.extend(active_content(name, text))
         return leaks
 
-    def _scan_large(self, path: Path, name: str, shapes: bool) -> list[Leak]:
+    def _as_shown(self, data: bytes) -> bool:
+        """Would the canaries be found in a page's raw bytes just as in its text as shown
+        (scan_text: decoded, character references unescaped), at the same lines? Yes if the bytes
+        are valid UTF-8 and their only references are the five an escaper writes (&amp; &lt; &gt;
+        &#39; &#34;), and no canary holds any of & < > ' \" ; or has fewer than 4 bytes: a match
+        in the text then lies between references, as it does in the bytes, and a match in the
+        bytes could not begin or end inside one. Most pages: an unescape and an encode spared."""
+        if b"&" in data and not (self.plain and _OTHER_REFERENCE.search(data) is None):
+            return False
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    def _scan_large(self, path: Path | str, name: str, shapes: bool) -> list[Leak]:
         """A large file (the dashboard, sources.json of thousands of sources) in overlapping
         pieces, so a scan never holds it whole: each piece is scanned with the end of the one
         before, long enough for any ref, name or token to be seen whole in one of them."""
@@ -310,7 +340,7 @@ class Scanner:
         leaks: set[Leak] = set()
         carry, line = "", 0  # the overlap, and the line its first character is on (0-based)
         suspect = False
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             while True:
                 data = handle.read(_PIECE)
                 text = carry + decoder.decode(data, final=not data)
@@ -323,7 +353,8 @@ class Scanner:
                 line += text.count("\n", 0, len(text) - len(carry))
         found = sorted(leaks, key=lambda leak: (leak.line, leak.kind))
         if suspect:  # rare: parse the whole page to be sure
-            found += active_content(name, path.read_bytes().decode("utf-8", errors="replace"))
+            with open(path, "rb") as handle:
+                found += active_content(name, handle.read().decode("utf-8", errors="replace"))
         return found
 
 
@@ -401,7 +432,7 @@ def scan_tree(folder: Path, canaries: Canaries, files: list[str] | None = None, 
         p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     leaks: list[Leak] = []
     for name in names:
-        leaks.extend(scanner.scan_file(folder / name, name, shapes))
+        leaks.extend(scanner.scan_file(f"{folder}/{name}", name, shapes))  # a str: no Path made per file
     return leaks
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from healthsite import pipeline, verify
 from healthsite.views import Canaries
@@ -155,3 +157,42 @@ def test_markup_the_parser_cannot_read_is_a_finding_not_a_traceback():
     """html.parser asserts on a broken declaration; the scan reports it with the rest."""
     kinds = {leak.kind for leak in verify.shape_leaks("sources/x.html", b"<p><script>x</script><![\x00</p>")}
     assert kinds == {"active content (a <script> element)", "markup the HTML parser cannot read"}
+
+
+
+_CANARY_PIECES = ["tt_7123456789_fr", "zq7x", "Northwind Meta Campaigns", "O'Brien Ads", "a&b", "amp", "39",
+                  "#39;B", "Brien", "amp;fo", "lt", "x\nZ", "é·x"]
+_PAGE_PIECES = [c.encode() for c in _CANARY_PIECES] + [
+    b"&amp;", b"&lt;", b"&gt;", b"&#39;", b"&#34;", b"&#95;", b"&#10;", b"&ampx", b"&quot;", b"&", b";", b"'",
+    b"\n", b" ", b"-", b"_", "é".encode(), "·".encode(), b"x", b"Z", b"fo", b"\xff", b"\xe2\x80", b"\xed\xa0\x80"]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(canaries=st.lists(st.sampled_from(_CANARY_PIECES), min_size=1, max_size=4),
+       pieces=st.lists(st.sampled_from(_PAGE_PIECES), max_size=30))
+def test_a_page_scanned_in_its_bytes_gives_what_its_text_gives(tmp_path, canaries, pieces):
+    """A page whose references are only the escaper's five is scanned for canaries in its raw
+    bytes, without decoding and unescaping it: the same findings at the same lines as scan_text
+    over its text as shown, whatever the canaries, references and bytes (invalid UTF-8 too)."""
+    refs = frozenset(c for i, c in enumerate(canaries) if i % 2 == 0)
+    scanner = verify.Scanner(Canaries(refs=refs, foreign_names=frozenset(canaries) - refs))
+    data = b"".join(pieces)
+    path = tmp_path / "page.html"
+    path.write_bytes(data)
+    expected = scanner.scan_text("page.html", data.decode("utf-8", errors="replace"), shapes=False)
+    assert scanner.scan_file(path, "page.html", shapes=False) == expected
+    assert scanner.scan_file(str(path), "page.html", shapes=False) == expected
+
+
+def test_a_page_of_plain_references_is_scanned_in_its_bytes(tmp_path, monkeypatch):
+    """The bytes are enough for the pages a build writes; a canary with a quote, or a page with
+    another reference, goes through the text."""
+    path = tmp_path / "page.html"
+    path.write_bytes("<p>Northwind Meta Campaigns &amp; tt_7123456789_fr &#39; ·</p>\n".encode())
+    texts = []
+    monkeypatch.setattr(verify.Scanner, "scan_text", lambda self, *args: texts.append(args) or [])
+    assert len(verify.Scanner(CANARIES).scan_file(path, "page.html", shapes=False)) == 2 and texts == []
+    verify.Scanner(Canaries(refs=frozenset({"O'Brien"}), foreign_names=frozenset())).scan_file(path, "page.html", shapes=False)
+    path.write_bytes(b"<p>tt&#95;7123456789&#95;fr</p>")
+    verify.Scanner(CANARIES).scan_file(path, "page.html", shapes=False)
+    assert len(texts) == 2
