@@ -634,34 +634,29 @@ def sync_chart(runs: tuple[RunView, ...], total: int, labels: Labels, width: int
     top_value = _nice_max(max(max(r.fetched, r.processed, r.failed) for r in runs))
     plot_h = bottom - top
     ordered = tuple(reversed(runs))  # oldest first: time runs left to right
-    slot = (right - left) / len(ordered)
-    bar_w = min(slot * 0.8 / len(SERIES), 28.0)
+    bar_w, width_text, columns = _columns(len(ordered), left, right)
     series_names = {series: labels["col_" + series] for series in SERIES}
     run_label, bar_label, run_desc = labels.chart_run, labels.chart_bar, labels.chart_desc_run
     date_format, time_format = labels.chart_date_format, labels.chart_time_format
     groups, desc = [], [fill(labels.chart_desc, first=total - len(ordered) + 1, last=total, total=total)]
     first = total - len(ordered) + 1
-    width_text = _num(bar_w)
     run_name = filler(run_label, ("n",))
     bar_title = filler(bar_label, ("run", "series", "value"))
     run_text = filler(run_desc, ("n", "status", "fetched", "processed", "failed"))
     named = [(series, series_names[series], SERIES_FILL[series]) for series in SERIES]
-    half = bar_w * len(SERIES) / 2
-    for i, run in enumerate(ordered):
+    for i, (run, (centre_text, xs)) in enumerate(zip(ordered, columns)):
         number = first + i
         name = run_name(number)
-        centre = left + slot * (i + 0.5)
-        x0 = centre - half
         bars = []
-        for j, ((series, series_name, colour), value) in enumerate(zip(named, (run.fetched, run.processed, run.failed))):
+        for (series, series_name, colour), value, (x, x_text) in zip(named, (run.fetched, run.processed, run.failed), xs):
             h = plot_h * value / top_value
-            x, y = x0 + j * bar_w, bottom - h
+            y = bottom - h
             bars.append(Bar(series, value, x, y, bar_w, h,
-                            f'x="{_num(x)}" y="{_num(y)}" width="{width_text}" height="{_num(h)}"',
+                            f'x="{x_text}" y="{_num(y)}" width="{width_text}" height="{_num(h)}"',
                             colour, bar_title(name, series_name, value)))
         lines = ((strftime(run.started_at, date_format), strftime(run.started_at, time_format)) if run.started_at
                  else (name,))
-        groups.append((number, run, _num(centre), tuple(bars), lines))
+        groups.append((number, run, centre_text, tuple(bars), lines))
         desc.append(run_text(number, run.status, run.fetched, run.processed, run.failed))
     values = (0, top_value // 2, top_value) if top_value >= 2 else (0, top_value)
     ticks = tuple((v, _num(bottom - plot_h * v / top_value), _num(bottom - plot_h * v / top_value + 4))
@@ -670,6 +665,21 @@ def sync_chart(runs: tuple[RunView, ...], total: int, labels: Labels, width: int
     groups = [ChartGroup(*g, svg=_group_svg(g[1].status, g[2], g[3], g[4], label_y)) for g in groups]
     return Chart(width, height, _num(left), _num(right), top, bottom, ticks, tuple(groups), first, total,
                  labels.chart_title, " ".join(desc), label_y)
+
+
+@functools.lru_cache(maxsize=64)  # a chart's columns depend only on how many runs it shows
+def _columns(count: int, left: int, right: int) -> tuple[float, str, tuple[tuple[str, tuple[tuple[float, str], ...]], ...]]:
+    """The bars' width (and as text), and for each of count runs the centre of its group (as
+    text) and each series' bar's x (and as text)."""
+    slot = (right - left) / count
+    bar_w = min(slot * 0.8 / len(SERIES), 28.0)
+    half = bar_w * len(SERIES) / 2
+    columns = []
+    for i in range(count):
+        centre = left + slot * (i + 0.5)
+        x0 = centre - half
+        columns.append((_num(centre), tuple((x0 + j * bar_w, _num(x0 + j * bar_w)) for j in range(len(SERIES)))))
+    return bar_w, _num(bar_w), tuple(columns)
 
 
 def _group_svg(status: str, x: str, bars: tuple[Bar, ...], lines: tuple[str, ...], label_y: tuple[str, str, str]) -> Markup:
