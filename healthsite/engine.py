@@ -286,7 +286,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
     todo, gone = store.compare(files)
     clock("prepare")
 
-    with Staging(out, content) as stage:
+    with Staging(out, content) as stage, contextlib.ExitStack() as stack:
         global _CTX
         _CTX = _Context(catalog, authorized, shell, renderer, stage.root)
         leaks: list[verify.Leak] = []
@@ -343,6 +343,19 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             raise ContentError([w.as_error() for w in warnings])
         clock(f"sources ({len(todo)})")
 
+        # A changed shown text changes the canaries only if a foreign name is in it, before or after
+        # (a name the site shows anyway is no canary).
+        last_key = store.meta("canaries")
+        if canaries_dirty or last_key is None or _names_in(store, shown_changed):
+            canary_key = _canaries(store, head, catalog, authorized)
+        else:  # the last build's canaries: read only if a process has no scanner of them yet
+            canary_key = last_key
+        clock("canaries")
+        # The sources' own files are scanned first: when they are many, on the scan's workers
+        # while this process makes the site-level files (a core would be idle otherwise).
+        scan = stack.enter_context(_Scan(canary_key, store, jobs))
+        scan.begin([(stage.root, sorted(changed) if warm else store.source_paths(), False)])
+
         platform_counts = store.counts("platform")
         total = sum(platform_counts.values())  # every shown source has one platform
         site = resolving.site_view(head, catalog, authorized, (), used=set(platform_counts))
@@ -376,25 +389,16 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             deleted += gone_site
             store.delete_files(gone_site)
             store.set_files(None, new_site)
+        after = []  # the unchanged files of the output, when the canaries changed
+        if warm and canary_key != last_key:
+            fresh = set(changed) | set(site_written)
+            after.append((out, [p for p in store.paths() if p not in fresh], False))
         clock("site files")
 
-        # A changed shown text changes the canaries only if a foreign name is in it, before or after
-        # (a name the site shows anyway is no canary).
-        last_key = store.meta("canaries")
-        if canaries_dirty or last_key is None or _names_in(store, shown_changed):
-            canary_key = _canaries(store, head, catalog, authorized)
-        else:  # the last build's canaries: read only if a process has no scanner of them yet
-            canary_key = last_key
         # Every source's own files had their shapes scanned as they were rendered; here the
         # canaries over what is new (everything, when the canaries changed: a new ref may already
         # be in an unchanged page), and the site-level files in full.
-        to_scan = [(stage.root, sorted(site_written), True),
-                   (stage.root, sorted(changed) if warm else store.source_paths(), False)]
-        if warm and canary_key != last_key:
-            fresh = set(changed) | set(site_written)
-            to_scan.append((out, [p for p in store.paths() if p not in fresh], False))
-        clock("canaries")
-        leaks += _scan(to_scan, canary_key, store, jobs)
+        leaks += scan.finish([(stage.root, sorted(site_written), True)], after)
         clock("scan")
         if leaks:
             raise LeakError(leaks)
@@ -486,17 +490,27 @@ def _worker_started() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-def _scan(groups: list[tuple[Path, Iterable[str], bool]], key: str, store: Store, jobs: int | None) -> list[verify.Leak]:
-    """Scan groups of files (folder, relative paths, whether for shapes too) for the canaries
-    the store holds (key: their digest)."""
-    # Chunks of 256 names, each joined in one string: a pool holds every chunk until it is
-    # done, and 200,000 names as strings of their own are three times the memory.
+def _scan_items(groups: list[tuple[Path, Iterable[str], bool]], key: str) -> tuple[list, int]:
+    """The scan's work: (key, folder, 256 relative paths joined by NUL, shapes too?), and the
+    number of files. Chunks of 256 names, each joined in one string: a pool holds every chunk
+    until it is done, and 200,000 names as strings of their own are three times the memory."""
     items: list[tuple[str, Path, str, bool]] = []
     total = 0
     for folder, names, shapes in groups:
         for chunk in _batched(names, 256):
             items.append((key, folder, "\0".join(chunk), shapes))
             total += len(chunk)
+    return items, total
+
+
+def _many(items: list, total: int, jobs: int | None) -> bool:
+    """Enough files to scan over the cores."""
+    return total >= PARALLEL_FROM and len(items) >= 2 and _workers(jobs) > 1
+
+
+def _scan(items: list, total: int, key: str, store: Store, jobs: int | None) -> list[verify.Leak]:
+    """Scan the chunks of files _scan_items made (total: how many files) for the canaries the
+    store holds (key: their digest)."""
     if not items:
         return []
     # In a one-off build, workers of their own make the automaton of the canaries (this process
@@ -504,7 +518,7 @@ def _scan(groups: list[tuple[Path, Iterable[str], bool]], key: str, store: Store
     # For many files, over the cores; for a few, in one worker if the canaries are many, else
     # here. serve keeps one automaton in its own process from save to save (a save then rescans
     # in milliseconds), and its scan's workers, forked, share it.
-    many = total >= PARALLEL_FROM and len(items) >= 2 and _workers(jobs) > 1
+    many = _many(items, total, jobs)
     jobs = jobs if many else 1
     apart = not store.resident and (many or (not verify.has_scanner(key) and store.canary_count() >= FRESH_FROM))
     with contextlib.ExitStack() as stack:
@@ -516,6 +530,48 @@ def _scan(groups: list[tuple[Path, Iterable[str], bool]], key: str, store: Store
             verify.scanner_for(key, lambda: verify.Scanner.from_lines(store.canary_lines()))
         return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh)
                 for leak in found]
+
+
+class _Scan(contextlib.ExitStack):
+    """A build's leak scan, begun early where that saves time: many files (a cold build's every
+    source page) in a one-off build go to the scan's workers at once, and they scan them while
+    this process makes the site-level files, which the workers then scan too. Fewer files, or
+    serve's (its automaton is in its own process), are all scanned at the end, by _scan. Either
+    way the leaks come in the same order: the files of finish's first groups, begin's, finish's
+    last."""
+
+    def __init__(self, key: str, store: Store, jobs: int | None):
+        super().__init__()
+        self.key, self.store, self.jobs = key, store, jobs
+        self.pool: ProcessPoolExecutor | None = None
+        self.begun: list = []  # the chunks of the files begin was given, or (with a pool) their futures
+        self.total = 0  # files in them
+
+    def begin(self, groups: list[tuple[Path, Iterable[str], bool]]) -> None:
+        """Groups of files (folder, relative paths, whether for shapes too) to scan; read at once."""
+        self.begun, self.total = _scan_items(groups, self.key)
+        if self.store.resident or not _many(self.begun, self.total, self.jobs):
+            return
+        canaries_file = self.enter_context(_canaries_file(self.store))
+        self.callback(scanworkers.stop_server)
+        self.pool = self.enter_context(ProcessPoolExecutor(
+            max_workers=min(_workers(self.jobs), len(self.begun)), mp_context=scanworkers.context(),
+            initializer=verify.scan_worker_started, initargs=(self.key, canaries_file)))
+        self.callback(self.pool.shutdown, cancel_futures=True)
+        # Every chunk at once: they are in memory already, and a worker must never wait for this
+        # process, which is busy with the site-level files.
+        self.begun = [self.pool.submit(verify.scan_chunk, item) for item in self.begun]
+
+    def finish(self, first: list[tuple[Path, Iterable[str], bool]], last: list[tuple[Path, Iterable[str], bool]]
+               ) -> list[verify.Leak]:
+        """The leaks of every file: first's, begin's, then last's; the workers are stopped."""
+        (first, before), (last, after) = _scan_items(first, self.key), _scan_items(last, self.key)
+        with self:
+            if self.pool is None:
+                return _scan(first + self.begun + last, before + self.total + after, self.key, self.store, self.jobs)
+            futures = [self.pool.submit(verify.scan_chunk, item) for item in first]
+            futures += self.begun + [self.pool.submit(verify.scan_chunk, item) for item in last]
+            return [leak for future in futures for leak in future.result()]
 
 
 @contextlib.contextmanager

@@ -506,3 +506,36 @@ def test_the_first_rebuild_after_a_build_over_both_cores_compiles_no_template(tm
     result = build(content, out, cache_dir=engine.MEMORY, jobs=2, templates=templates)
     assert (result.mode, result.rendered) == ("incremental", 1)
     assert compiled == []
+
+
+def test_a_failure_while_the_scan_runs_stops_its_workers_and_keeps_the_old_output(tmp_path, monkeypatch):
+    """A cold build's scan of the sources' pages begins on its workers before the site-level
+    files are made; if making them fails, the workers are stopped, the canaries' file removed
+    and the last output kept, as with any failed build."""
+    from healthsite import render
+    content = generate.write_content(tmp_path / "content", 2 * 256)  # two chunks of pages and more
+    out = tmp_path / "site"
+    build(content, out, jobs=2)
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    begun = []
+    original = engine._Scan.begin
+
+    def begin(self, groups):
+        original(self, groups)
+        begun.append(self.pool)
+
+    def broken(*args, **kwargs):
+        raise render.RenderError("index.html: template error: broken on purpose")
+        yield
+    monkeypatch.setattr(engine._Scan, "begin", begin)
+    monkeypatch.setattr(render.Renderer, "site_files", broken)
+    with pytest.raises(render.RenderError):
+        build(content, out, jobs=2)
+    assert begun and begun[0] is not None  # the scan had begun on its workers
+    with pytest.raises(RuntimeError, match="shutdown"):  # and it was stopped
+        begun[0].submit(len, "")
+    assert [p for p in scratch.iterdir() if not p.name.startswith("pymp-")] == []
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
