@@ -235,3 +235,21 @@ def test_a_yml_beside_a_yaml_clashes_whatever_sorts_between_them_by_name(content
     assert [p.path.rpartition("/")[2] for p in problems] == ["dup.yml"]
     assert {"dup", "dup-b", "dup-0"} <= {f.slug for f in files}
     assert next(f for f in files if f.slug == "dup").name == "dup.yaml"
+
+
+@pytest.mark.parametrize("kind", ["github_ghp", "stripe_live", "slack_bot", "aws_key"])
+def test_a_token_shaped_file_name_is_refused_among_many(content, kind):
+    """A slug ends up in page names and links: a file named like a token is an error, found in
+    a listing of many files (they are first looked over together, then one by one), and the
+    message never repeats the token."""
+    from .hostile.helpers import tokens
+    token = tokens(kind)[kind]
+    for i in range(30):
+        write_source(content, f"plain-{i:02d}", source_yaml(name=f"Plain {i}"))
+    (content / "sources" / f"{token}.yaml").write_text(source_yaml(), encoding="utf-8")
+    (content / "sources" / f"x-{token}.yaml").write_text(source_yaml(), encoding="utf-8")  # not at a word start
+    files, problems, _ = load_mod.list_sources(content)
+    named = [p for p in problems if "looks like a" in p.message]
+    assert len(named) == 1 and "rename the file" in named[0].message
+    assert token not in str(named[0])
+    assert {f"plain-{i:02d}" for i in range(30)} <= {files[i].slug for i in range(len(files))}
