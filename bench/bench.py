@@ -1,7 +1,14 @@
 """Benchmark: cold build, no-change rebuild and one-edit rebuild of N synthetic sources,
 with Hugo rendering the same pages from YAML front matter in the same run (where installed).
 
-    python bench/bench.py --sources 10000 [--sources 100000] [--rounds 3] [--no-hugo]
+    python bench/bench.py --sources 10000 [--sources 100000] [--rounds 3] [--no-hugo] [--hugo-pages minimal]
+
+Hugo's pages (--hugo-pages): "full", the default (bench/hugo/full), the same files as our build
+from each source's front matter and the catalog and site.yaml as Hugo data: the authorized
+profile's health pages with the sync-history chart, history pages, badges, the dashboard and its
+status and platform filter pages, sources.json, 404.html and the assets. "minimal"
+(bench/hugo/minimal), the old layouts: a 3 KB page of four plain sections per source, of every
+profile, and one list.
 
 Every number comes from this one run, so ratios hold on a noisy shared machine. All content is
 generated first; then each of --rounds N rounds runs every size's cold build and Hugo's, one
@@ -75,8 +82,8 @@ def isolated(cmd: list[str], cwd: Path = REPO) -> tuple[float, float]:
 class Size:
     """One N's content, outputs and commands."""
 
-    def __init__(self, n: int, work: Path, hugo: bool, trash: Bin):
-        self.n, self.work, self.trash = n, work, trash
+    def __init__(self, n: int, work: Path, hugo: bool, trash: Bin, hugo_pages: str = "full"):
+        self.n, self.work, self.trash, self.hugo_pages = n, work, trash, hugo_pages
         self.content, self.out, self.cache = work / f"content-{n}", work / f"site-{n}", work / f"cache-{n}"
         self.hugo = hugo and shutil.which("hugo") is not None
         self.hugo_site, self.hugo_out = work / f"hugo-{n}", work / f"hugo-out-{n}"
@@ -94,7 +101,7 @@ class Size:
         generate.write_content(self.content, self.n)
         self.row["generate_s"] = time.perf_counter() - t
         if self.hugo:
-            generate.write_hugo(self.hugo_site, self.n)
+            generate.write_hugo(self.hugo_site, self.n, pages=self.hugo_pages, content=self.content)
 
     def cold_round(self, round_: int) -> None:
         """A cold build and Hugo's, one after the other: both meet the same load on the machine."""
@@ -146,13 +153,16 @@ def main() -> None:
     parser.add_argument("--no-hugo", action="store_true")
     parser.add_argument("--rounds", type=int, default=1,
                         help="cold builds (and Hugo runs) per size, each round over every size; medians reported")
+    parser.add_argument("--hugo-pages", choices=generate.HUGO_PAGES, default="full",
+                        help="Hugo's layouts: full (the same pages as ours, the default) or minimal (the old 3 KB page)")
     parser.add_argument("--keep", action="store_true", help="keep the generated content and output")
     args = parser.parse_args()
     sizes = args.sources or [1000, 10000]
     args.work.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+          + ("" if args.no_hugo else f", Hugo pages: {args.hugo_pages}"), flush=True)
     trash = Bin(args.work)
-    runs = [Size(n, args.work, not args.no_hugo, trash) for n in sizes]
+    runs = [Size(n, args.work, not args.no_hugo, trash, args.hugo_pages) for n in sizes]
     try:
         for size in runs:  # all content first, so that the sizes' cold builds run close together
             size.generate()
@@ -171,13 +181,14 @@ def main() -> None:
     rows = [size.row for size in runs]
     print()
     print("| sources | pages | cold build | pages/s | peak MB (cold / rebuilds) | no-change rebuild | "
-          "one edit: CLI / warm | one rename: CLI / warm | Hugo cold | Hugo MB | cold vs Hugo (range) | warm edit vs Hugo |")
+          "one edit: CLI / warm | one rename: CLI / warm | Hugo cold | Hugo MB | cold vs Hugo (range) | one edit vs Hugo: CLI / warm |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         hugo = f"{r['hugo_s']:.2f} s | {r['hugo_mb']:.0f}" if "hugo_s" in r else "– | –"
         low, high = r.get("ratio_range", (0, 0))
         spread = f" ({low:.2f}–{high:.2f})" if low != high else ""
-        ratios = (f"{r['ratio']:.2f}×{spread} | {r['warm_edit_s'] / r['hugo_s'] * 100:.1f} %"
+        ratios = (f"{r['ratio']:.2f}×{spread} | {r['edit_s'] / r['hugo_s'] * 100:.1f} % / "
+                  f"{r['warm_edit_s'] / r['hugo_s'] * 100:.1f} %"
                   if "hugo_s" in r else "– | –")
         rebuilds = max(r["nochange_mb"], r["edit_mb"], r["rename_mb"])
         print(f"| {r['n']} | {r['pages']} | {r['cold_s']:.2f} s | {r['pages_per_s']:.0f} | "

@@ -100,17 +100,46 @@ def write_content(folder: Path, n: int) -> Path:
     return folder
 
 
-def write_hugo(folder: Path, n: int) -> Path:
-    """The same pages as a Hugo site: YAML front matter, one single and one list layout."""
+HUGO = Path(__file__).resolve().parent / "hugo"
+HUGO_PAGES = ("full", "minimal")
+
+
+def write_hugo(folder: Path, n: int, pages: str = "full", content: Path | None = None) -> Path:
+    """The same sources as a Hugo site, each a page with the source's YAML as its front matter
+    (and a title).
+
+    pages "full" (bench/hugo/full): the same files as our build, from the front matter and from
+    the catalog and site.yaml copied into data/ (from content, the generated content folder, or the
+    shipped ones): the authorized profile's health pages, history pages and badges, the dashboard
+    and its filter pages, sources.json, 404.html and the assets. "minimal" (bench/hugo/minimal):
+    the old, smaller page per source (of every profile) and one list, no data files."""
+    if pages not in HUGO_PAGES:
+        raise ValueError(f"pages: one of {HUGO_PAGES}, not {pages!r}")
     if folder.exists():
         shutil.rmtree(folder)
+    if pages == "minimal":
+        (folder / "layouts" / "_default").mkdir(parents=True)
+        (folder / "config.yaml").write_text(
+            "baseURL: /\ndisableKinds: [taxonomy, term, RSS, sitemap, robotsTXT]\nrelativeURLs: true\n", encoding="utf-8")
+        shutil.copy(HUGO / "minimal" / "single.html", folder / "layouts" / "_default" / "single.html")
+        shutil.copy(HUGO / "minimal" / "list.html", folder / "layouts" / "_default" / "list.html")
+        shutil.copy(HUGO / "minimal" / "list.html", folder / "layouts" / "index.html")
+    else:
+        shutil.copytree(HUGO / "full", folder)
+        head = content if content is not None else REPO / "content"
+        (folder / "data").mkdir()
+        shutil.copy(head / "site.yaml", folder / "data" / "site.yaml")
+        shutil.copytree(head / "catalog", folder / "data" / "catalog")
+        # The stylesheet as a Hugo asset (404.html inlines it, with its hash), the icon as a static file.
+        assets = REPO / "templates" / "assets"
+        (folder / "assets" / "assets").mkdir(parents=True)
+        shutil.copy(assets / "style.css", folder / "assets" / "assets" / "style.css")
+        (folder / "static" / "assets").mkdir(parents=True)
+        for path in assets.iterdir():
+            if path.is_file() and path.name != "style.css":
+                shutil.copy(path, folder / "static" / "assets" / path.name)
+        (folder / "static" / ".nojekyll").write_bytes(b"")
     (folder / "content" / "sources").mkdir(parents=True)
-    (folder / "layouts" / "_default").mkdir(parents=True)
-    (folder / "config.yaml").write_text(
-        "baseURL: /\ndisableKinds: [taxonomy, term, RSS, sitemap, robotsTXT]\nrelativeURLs: true\n", encoding="utf-8")
-    shutil.copy(Path(__file__).parent / "hugo_single.html", folder / "layouts" / "_default" / "single.html")
-    shutil.copy(Path(__file__).parent / "hugo_list.html", folder / "layouts" / "_default" / "list.html")
-    shutil.copy(Path(__file__).parent / "hugo_list.html", folder / "layouts" / "index.html")
     for i in range(n):
         doc = source(i)
         doc["title"] = doc["name"]
