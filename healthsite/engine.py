@@ -435,9 +435,7 @@ def _map(func, items: Sequence, jobs: int | None, progress, parallel_from: int =
         bar = stack.enter_context(progress(len(items))) if progress and len(items) >= PARALLEL_FROM else None
         if parallel and fresh is not None:
             workers = min(workers, len(items))
-            stack.callback(scanworkers.stop_server)
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=scanworkers.context(),
-                                                           initializer=fresh[0], initargs=fresh[1]()))
+            pool = _fresh_pool(stack, workers, fresh[0], fresh[1]())
         elif parallel:
             # What the workers inherit is frozen out of the collector's reach, so no collection
             # in a worker walks (and copies, page by page) the parent's heap; they collect less
@@ -484,6 +482,14 @@ def _each(func, chunk: tuple) -> list:
 
 def _workers(jobs: int | None) -> int:
     return min(jobs or os.cpu_count() or 1, 8)
+
+
+def _fresh_pool(stack: contextlib.ExitStack, workers: int, initializer, initargs: tuple) -> ProcessPoolExecutor:
+    """A pool of scan workers forked from scanworkers' small server process (started for it,
+    stopped with stack once the pool has shut down)."""
+    stack.callback(scanworkers.stop_server)
+    return stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=scanworkers.context(),
+                                                   initializer=initializer, initargs=initargs))
 
 
 def _worker_started() -> None:
@@ -553,10 +559,8 @@ class _Scan(contextlib.ExitStack):
         if self.store.resident or not _many(self.begun, self.total, self.jobs):
             return
         canaries_file = self.enter_context(_canaries_file(self.store))
-        self.callback(scanworkers.stop_server)
-        self.pool = self.enter_context(ProcessPoolExecutor(
-            max_workers=min(_workers(self.jobs), len(self.begun)), mp_context=scanworkers.context(),
-            initializer=verify.scan_worker_started, initargs=(self.key, canaries_file)))
+        self.pool = _fresh_pool(self, min(_workers(self.jobs), len(self.begun)), verify.scan_worker_started,
+                                (self.key, canaries_file))
         self.callback(self.pool.shutdown, cancel_futures=True)
         # Every chunk at once: they are in memory already, and a worker must never wait for this
         # process, which is busy with the site-level files.

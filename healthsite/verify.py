@@ -235,6 +235,11 @@ class Leak:
         return f"{self.file}:{self.line}:1: leak scan: {self.kind} in the output"
 
 
+def _by_line(leaks: Iterable[Leak]) -> list[Leak]:
+    """Each leak once, by line and then kind."""
+    return sorted(set(leaks), key=lambda leak: (leak.line, leak.kind))
+
+
 class Scanner:
     """One Aho-Corasick automaton over every canary: a single pass per file, however many."""
 
@@ -284,7 +289,7 @@ class Scanner:
         # it; a dashboard or sources.json of thousands of sources is mostly free of any prefix.
         if shapes and secrets.may_hold_token(unescaped.encode("utf-8", errors="replace")):
             found += _tokens(name, unescaped)
-        return sorted(set(found), key=lambda leak: (leak.line, leak.kind))
+        return _by_line(found)
 
     def _canaries(self, name: str, text: str) -> list[Leak]:
         return self._canaries_in(name, text.encode("utf-8", "surrogatepass"))
@@ -310,7 +315,7 @@ class Scanner:
                 return self._scan_large(path, name, shapes)
             data = handle.readall()
         if not shapes and self._as_shown(data):
-            return sorted(set(self._canaries_in(name, data)), key=lambda leak: (leak.line, leak.kind))
+            return _by_line(self._canaries_in(name, data))
         text = data.decode("utf-8", errors="replace")
         leaks = self.scan_text(name, text, shapes)
         if shapes and name.endswith((".html", ".svg")):  # an SVG opened on its own runs its scripts too
@@ -351,7 +356,7 @@ class Scanner:
                     break
                 carry = text[-_OVERLAP:]
                 line += text.count("\n", 0, len(text) - len(carry))
-        found = sorted(leaks, key=lambda leak: (leak.line, leak.kind))
+        found = _by_line(leaks)
         if suspect:  # rare: parse the whole page to be sure
             with open(path, "rb") as handle:
                 found += active_content(name, handle.read().decode("utf-8", errors="replace"))
@@ -380,7 +385,7 @@ def shape_leaks(name: str, data: bytes) -> list[Leak]:
         found = _tokens(name, html.unescape(text) if "&" in text else text)
     if page and _suspect_lower(low, odd_entity):
         found += _parse(name, text if text is not None else data.decode("utf-8", errors="replace"))
-    return sorted(set(found), key=lambda leak: (leak.line, leak.kind))
+    return _by_line(found)
 
 
 class _ActiveContent(HTMLParser):
