@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import re
+from array import array
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -24,6 +25,10 @@ from .views import Canaries
 
 # Refs shorter than this are matched as whole words only: "1000" must not trip on a count.
 _SHORT_REF = 8
+# The automaton holds each canary's first _ANCHOR bytes; the rest of a longer one is checked where
+# they are found (Scanner._make). No shorter than _SHORT_REF: a short ref is a whole anchor.
+_ANCHOR = 8
+_WHOLE = 4  # a flag: an anchor is a canary itself
 _PIECE = 1 << 20  # files larger than this are scanned in pieces
 _OVERLAP = 8192  # characters each piece shares with the one before: longer than any ref or token
 _OTHER_REFERENCE = re.compile(rb"&(?!amp;|lt;|gt;|#39;|#34;)")  # any but the five markupsafe's escaper writes
@@ -240,12 +245,63 @@ def _by_line(leaks: Iterable[Leak]) -> list[Leak]:
     return sorted(set(leaks), key=lambda leak: (leak.line, leak.kind))
 
 
+class _Hashes:
+    """A set of the hashes of canaries (bytes), each with its flags: open addressing in an array
+    of 8 bytes a slot, at most half of them full. A slot is the hash with its low three bits
+    replaced: 4 (a full slot is never 0) and the flags. Two canaries whose hashes agree in the
+    other 61 bits are one, their flags together; so is a page's text that happens to hash as a
+    canary does, found as a leak where there is none: about one chance in 10^12 for each of the
+    longer canaries a page holds the anchor of. Never a leak missed: a canary hashes the same
+    wherever it is. hash() differs from process to process, so a table serves only its own."""
+
+    __slots__ = ("slots", "mask", "count")
+
+    def __init__(self, size: int = 1 << 10):
+        self.slots, self.mask, self.count = array("q", bytes(8 * size)), size - 1, 0
+
+    def add(self, digest: int, flags: int) -> None:
+        if 2 * (self.count + 1) > len(self.slots):
+            self._grow()
+        self._put((digest & ~7) | 4 | flags)
+
+    def _put(self, key: int) -> None:
+        slots, mask, want = self.slots, self.mask, key & ~3
+        at = (key >> 3) & mask
+        while slot := slots[at]:
+            if slot & ~3 == want:
+                slots[at] = slot | key
+                return
+            at = (at + 1) & mask
+        slots[at] = key
+        self.count += 1
+
+    def _grow(self) -> None:
+        old = self.slots
+        self.slots, self.mask, self.count = array("q", bytes(16 * len(old))), 2 * len(old) - 1, 0
+        for key in old:
+            if key:
+                self._put(key)
+
+    def flags(self, digest: int) -> int | None:
+        """The flags of the canary with this hash, or None if there is none."""
+        slots, mask, want = self.slots, self.mask, (digest & ~7) | 4
+        at = (digest >> 3) & mask
+        while slot := slots[at]:
+            if slot & ~3 == want:
+                return slot & 3
+            at = (at + 1) & mask
+        return None
+
+
 class Scanner:
-    """One Aho-Corasick automaton over every canary: a single pass per file, however many."""
+    """One Aho-Corasick automaton over the first bytes of every canary: a single pass per file,
+    however many."""
 
     def __init__(self, canaries: Canaries):
-        self._make(itertools.chain(((name, False) for name in canaries.foreign_names),
-                                   ((ref, True) for ref in canaries.refs)))
+        def in_order(words: Iterable[str]) -> list[str]:  # as Store.canary_lines gives them
+            return sorted(words, key=lambda word: word.encode("utf-8", "surrogatepass"))
+        self._make(itertools.chain(((name, False) for name in in_order(canaries.foreign_names)),
+                                   ((ref, True) for ref in in_order(canaries.refs))))
 
     @classmethod
     def from_lines(cls, lines: Iterable[str]) -> Scanner:
@@ -256,27 +312,55 @@ class Scanner:
         return scanner
 
     def _make(self, words: Iterable[tuple[str, bool]]) -> None:
-        # With every raw ref of 100,000 sources the automaton is the largest thing a scan holds:
-        # the non-contiguous NFA is the smallest at its peak (41 MB for 230,000 canaries, where
-        # pyahocorasick's trie was 53), and the words go into it one by one, from a generator.
+        # Memory that stays flat as the canaries grow. An automaton of every canary whole held
+        # about 150 bytes a canary (34 MB for the 230,000 of 100,000 sources), most of it in states
+        # no other canary shares. This one holds each canary's first _ANCHOR bytes, which canaries
+        # share (the refs of a platform begin alike); a longer canary is only its hash, in a table
+        # of 8 bytes a slot. An anchor found in a page is where a canary may begin: each length of
+        # the longer canaries that begin with it is looked up there.
         # Over UTF-8 bytes: given a str that is not ASCII, ahocorasick_rs maps every byte's offset
         # to a character's, 8 bytes a byte (a scan of a 1 MB piece of the dashboard grew the
         # process by 14 MB); a line is as many newlines in the bytes as in the text.
-        flags = bytearray()  # for each word: 1 a raw ref, 2 a short one (found only as a whole word)
-
+        # For each anchor: _WHOLE and the flags of the canary that is the anchor itself (1 a raw
+        # ref, 2 a short one, found only as a whole word), or 0 if none is.
+        whole = bytearray()
+        longer: list[int] = []  # for each anchor: the lengths of the longer canaries, a bit each
+        hashes = _Hashes()
         plain = True  # no canary could be found differently in a page's raw bytes (see _as_shown)
 
-        def texts() -> Iterator[bytes]:
+        def anchors() -> Iterator[bytes]:
+            # The words of a kind come in the order of their bytes, so the canaries of an anchor
+            # come one after another, and each anchor is given to the automaton once (twice at
+            # most: as a name's and a ref's) without a set of them all. In any other order one
+            # anchor could be there thousands of times, each found wherever it is: refused.
             nonlocal plain
+            last, previous = None, (b"", False)
             for word, ref in words:
-                if word:  # an empty canary would be everywhere: none is ever made
-                    flags.append(ref | (2 if ref and len(word) < _SHORT_REF else 0))
-                    data = word.encode("utf-8", "surrogatepass")
-                    plain = plain and len(data) >= 4 and not _ESCAPED.intersection(data)
-                    yield data
-        self.automaton = ahocorasick_rs.BytesAhoCorasick(texts(), implementation=ahocorasick_rs.Implementation.NoncontiguousNFA)
-        self.flags = bytes(flags)
-        self.empty = not self.flags
+                if not word:  # an empty canary would be everywhere: none is ever made
+                    continue
+                data = word.encode("utf-8", "surrogatepass")
+                if ref == previous[1] and data < previous[0]:
+                    raise ValueError("canaries of a kind must come in the order of their UTF-8 bytes")
+                previous = data, ref
+                plain = plain and len(data) >= 4 and not _ESCAPED.intersection(data)
+                flags = ref | (2 if ref and len(data) < _SHORT_REF else 0)
+                anchor = data[:_ANCHOR]
+                if anchor != last:
+                    last = anchor
+                    whole.append(0)
+                    longer.append(0)
+                    yield anchor
+                if len(data) <= _ANCHOR:
+                    whole[-1] |= _WHOLE | flags
+                else:
+                    longer[-1] |= 1 << len(data)
+                    hashes.add(hash(data), flags)
+        self.automaton = ahocorasick_rs.BytesAhoCorasick(anchors(), implementation=ahocorasick_rs.Implementation.NoncontiguousNFA)
+        lengths: dict[int, tuple[int, ...]] = {}  # one tuple for each set of lengths
+        self.longer = [lengths.setdefault(bits, tuple(n for n in range(bits.bit_length()) if bits >> n & 1))
+                       for bits in longer]
+        self.whole, self.hashes = bytes(whole), hashes
+        self.empty = not whole
         self.plain = plain
 
     def scan_text(self, name: str, text: str, shapes: bool = True) -> list[Leak]:
@@ -295,19 +379,38 @@ class Scanner:
         return self._canaries_in(name, text.encode("utf-8", "surrogatepass"))
 
     def _canaries_in(self, name: str, data: bytes) -> list[Leak]:
-        if self.empty:
-            return []
-        # (start, end) -> its words' flags. A text that is both a ref and a foreign name is one
-        # word of each kind, found twice at the same place: it is reported as a ref.
-        spans: dict[tuple[int, int], int] = {}
-        for word, start, end in self.automaton.find_matches_as_indexes(data, overlapping=True):
-            spans[start, end] = spans.get((start, end), 0) | self.flags[word]
-        found: list[Leak] = []
-        for (start, end), flags in spans.items():
-            if flags & 2 and ((start > 0 and data[start - 1] in _WORD_BYTES) or (end < len(data) and data[end] in _WORD_BYTES)):
-                continue
-            found.append(Leak(name, data.count(b"\n", 0, start) + 1, _REF if flags & 1 else _NAME))
+        return [Leak(name, data.count(b"\n", 0, start) + 1, _REF if flags & 1 else _NAME)
+                for (start, _), flags in self._spans(data).items()]
+
+    def words_in(self, texts: Iterable[str]) -> set[str]:
+        """The canaries found in any of texts, each once (where one is inside another, both)."""
+        found: set[str] = set()
+        for text in texts:
+            data = text.encode("utf-8", "surrogatepass")
+            found.update(data[start:end].decode("utf-8", "surrogatepass") for start, end in self._spans(data))
         return found
+
+    def _spans(self, data: bytes) -> dict[tuple[int, int], int]:
+        """(start, end) -> the flags of the canaries found there, in data."""
+        if self.empty:
+            return {}
+        # A text that is both a ref and a foreign name is one word of each kind, found twice at
+        # the same place: it is reported as a ref.
+        spans: dict[tuple[int, int], int] = {}
+        whole, longer, flags_of = self.whole, self.longer, self.hashes.flags
+        for anchor, start, end in self.automaton.find_matches_as_indexes(data, overlapping=True):
+            if whole[anchor]:
+                spans[start, end] = spans.get((start, end), 0) | whole[anchor]
+            for length in longer[anchor]:  # shortest first
+                stop = start + length
+                if stop > len(data):
+                    break
+                flags = flags_of(hash(data[start:stop]))
+                if flags is not None:
+                    spans[start, stop] = spans.get((start, stop), 0) | flags
+        return {(start, end): flags for (start, end), flags in spans.items()
+                if not (flags & 2 and ((start > 0 and data[start - 1] in _WORD_BYTES)
+                                       or (end < len(data) and data[end] in _WORD_BYTES)))}
 
     def scan_file(self, path: Path | str, name: str, shapes: bool = True) -> list[Leak]:
         with open(path, "rb", buffering=0) as handle:

@@ -1,10 +1,11 @@
 """verify: the leak scan over the output, the second line behind resolve."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from healthsite import pipeline, verify
@@ -196,3 +197,64 @@ def test_a_page_of_plain_references_is_scanned_in_its_bytes(tmp_path, monkeypatc
     path.write_bytes(b"<p>tt&#95;7123456789&#95;fr</p>")
     verify.Scanner(CANARIES).scan_file(path, "page.html", shapes=False)
     assert len(texts) == 2
+
+
+def _every_canary_by_find(refs: set[str], names: set[str], data: bytes) -> list[tuple[int, str]]:
+    """What the scan must find, the slow way: every place of every canary by bytes.find, a place
+    both a ref's and a name's a ref, a short ref (under 8 bytes) only where no letter, digit, "_"
+    or "-" is beside it."""
+    spans: dict[tuple[int, int], tuple[bool, bool]] = {}
+    for text, ref in [(n, False) for n in names] + [(r, True) for r in refs]:
+        word = text.encode()
+        at = data.find(word) if word else -1
+        while at >= 0:
+            was_ref, was_short = spans.get((at, at + len(word)), (False, False))
+            spans[at, at + len(word)] = (was_ref or ref, was_short or (ref and len(word) < 8))
+            at = data.find(word, at + 1)
+    word_bytes = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+    found = set()
+    for (start, end), (ref, short) in spans.items():
+        if short and ((start and data[start - 1] in word_bytes) or (end < len(data) and data[end] in word_bytes)):
+            continue
+        found.add((data.count(b"\n", 0, start) + 1, "ref" if ref else "name"))
+    return sorted(found)
+
+
+# Canaries that share their first 8 bytes, or are those 8 bytes, or fewer, or one inside another.
+_ALIKE = st.builds(str.__add__, st.sampled_from(["", "", "tt_71000", "tt_7100", "tt_7100\n"]),
+                   st.text(alphabet="ab_1\n", max_size=8)).filter(bool)
+
+
+@settings(max_examples=400, deadline=None)
+@example(refs={"tt_71000a", "tt_71000ab_"}, names={"tt_71000ab"}, page=["tt_71000a\n", "tt_71000ab", "x"])
+@given(refs=st.sets(_ALIKE, max_size=6), names=st.sets(_ALIKE, max_size=4),
+       page=st.lists(st.one_of(_ALIKE, st.sampled_from(["-", " ", "x", "\n"])), max_size=20))
+def test_the_scan_finds_every_canary_that_bytes_find_finds(refs, names, page):
+    """The automaton holds only the first 8 bytes of a canary, and a longer one is checked by its
+    hash where those are found: every place of every canary is still found, and nothing else, for
+    canaries that begin alike, end alike, hold one another, or are both a ref and a name."""
+    data = "".join(page).encode()
+    scanner = verify.Scanner(Canaries(refs=frozenset(refs), foreign_names=frozenset(names)))
+    found = [(leak.line, "ref" if "ref" in leak.kind else "name") for leak in scanner.scan_text("page.html", data.decode(), shapes=False)]
+    assert found == _every_canary_by_find(refs, names, data)
+    lines = [f"{kind}{json.dumps(text)}\n" for kind, texts in (("0", names), ("1", refs))
+             for text in sorted(texts, key=str.encode)]
+    assert verify.Scanner.from_lines(lines).scan_text("page.html", data.decode(), shapes=False) == \
+        scanner.scan_text("page.html", data.decode(), shapes=False)
+
+
+def test_canaries_out_of_order_are_refused():
+    """Lines of one kind not in the order of their bytes could hand the automaton one anchor
+    thousands of times: a scanner is never made of them."""
+    with pytest.raises(ValueError, match="order"):
+        verify.Scanner.from_lines(['1"tt_7123456789_fr"\n', '1"tt_7123456788_fr"\n'])
+    verify.Scanner.from_lines(['0"Zeta"\n', '1"tt_7123456788_fr"\n', '1"tt_7123456789_fr"\n'])
+
+
+def test_canaries_of_one_beginning_are_one_anchor():
+    """Refs of one platform begin alike: however many, they are one anchor in the automaton (its
+    memory stays flat), each found on its own."""
+    refs = frozenset(f"tt_{7100000000 + 7 * i}_fr" for i in range(5000))
+    scanner = verify.Scanner(Canaries(refs=refs, foreign_names=frozenset()))
+    assert len(scanner.longer) <= 10
+    assert [leak.line for leak in scanner.scan_text("page.html", "tt_7100000007_fr\ntt_7100000008_fr\ntt_7100034993_fr")] == [1, 3]
