@@ -199,23 +199,16 @@ def _counted(parts: tuple) -> tuple:
 
 def _canaries(store: Store, head, catalog, authorized: str) -> str:
     """Make the canaries from every source's parts in the store, and keep them there; their
-    digest. Only the names are ever all in memory here, never the refs."""
-    foreign: set[str] = set()
-    for names in store.canary_names():
-        foreign.update(names)
-    store.set_meta(foreign_names=json.dumps(sorted(foreign)))  # before the shown text exempts any
-    names = resolving.canary_names(head, catalog, authorized, foreign, store.shown_texts())
-    return store.set_canaries(store.canary_refs(), names)
+    digest. The names are in this process only as a Scanner of them, the refs never."""
+    store.set_foreign_names(resolving.FOREIGN_NAME_MIN)
+    names = verify.Scanner.from_lines(store.foreign_name_lines())
+    return store.set_canaries(store.canary_refs(), resolving.shown_names(head, catalog, authorized, names,
+                                                                         store.shown_texts()))
 
 
 def _names_in(store: Store, texts: list[str]) -> bool:
-    """Is any foreign name of the last build (canary or exempted) in one of texts?"""
-    if not texts:
-        return False
-    names = json.loads(store.meta("foreign_names") or "null")
-    if names is None:
-        return True
-    return resolving.any_name_in([n for n in names if len(n) >= resolving.FOREIGN_NAME_MIN], texts)
+    """Is any foreign name of the last build (canary or shown) in one of texts?"""
+    return bool(texts) and bool(verify.Scanner.from_lines(store.foreign_name_lines()).words_in(texts))
 
 
 # ---- the build ---------------------------------------------------------------------------------

@@ -10,9 +10,8 @@ import itertools
 
 from dataclasses import dataclass
 
-import ahocorasick_rs
 
-from . import views
+from . import verify, views
 from .load import Content, LoadedSource
 from .masking import mask_ref
 from .models import STATUSES
@@ -266,15 +265,6 @@ def _canaries(content: Content, authorized: str, catalog: Catalog) -> views.Cana
     return canaries_from(content, catalog, authorized, refs, foreign, shown)
 
 
-def any_name_in(names: list[str], texts) -> bool:
-    """Does any of names occur in any of texts (one Aho-Corasick pass)?"""
-    names = [name for name in names if name]  # an empty name is in no text
-    if not names:
-        return False
-    automaton = ahocorasick_rs.AhoCorasick(names)
-    return any(automaton.find_matches_as_indexes(text) for text in texts)
-
-
 def canaries_from(head, catalog: Catalog, authorized: str, refs, foreign, shown) -> views.Canaries:
     """Every raw ref, and the names of another profile that the authorized site does not show
     anyway (in its copy or its own sources' text): those are what the leak scan looks for."""
@@ -285,13 +275,15 @@ def canary_names(head, catalog: Catalog, authorized: str, foreign, shown) -> set
     """The names of another profile (foreign) that the authorized site does not show anyway, in
     its copy or in its own sources' text (shown: any iterable of texts)."""
     foreign = {n for n in foreign if len(n) >= FOREIGN_NAME_MIN}
-    if foreign:
-        # One Aho-Corasick pass over the shown text finds them however many there are.
-        automaton = ahocorasick_rs.AhoCorasick(foreign)
-        seen: set[str] = set()
-        # Piece by piece: thousands of sources' text is never joined in memory. Overlapping: a
-        # name inside another one the text shows is shown too.
-        for text in itertools.chain(["\n".join(_site_copy(head, catalog, authorized))], shown):
-            seen.update(automaton.find_matches_as_strings(text, overlapping=True))
-        foreign -= seen
-    return foreign
+    if not foreign:
+        return foreign
+    names = verify.Scanner(views.Canaries(refs=(), foreign_names=foreign))
+    return foreign - shown_names(head, catalog, authorized, names, shown)
+
+
+def shown_names(head, catalog: Catalog, authorized: str, names: verify.Scanner, shown) -> set[str]:
+    """Those of the names (a Scanner of them) that the authorized site shows anyway: in its copy
+    or in its own sources' text (shown: any iterable of texts, taken piece by piece: thousands of
+    sources' text is never joined in memory). A name inside another one the text shows is
+    shown too."""
+    return names.words_in(itertools.chain(["\n".join(_site_copy(head, catalog, authorized))], shown))

@@ -26,7 +26,7 @@ from typing import Iterable, Iterator, Sequence
 
 from .problems import OutputError, Problem
 
-SCHEMA_VERSION = "8"  # 8: the canaries in a table of their own
+SCHEMA_VERSION = "9"  # 8: the canaries in a table of their own; 9: and the names the site shows
 WAIT = 600  # seconds a build waits for another one that uses the same cache
 MEMORY = Path(":memory:")  # a store kept for this process only (serve), removed when it ends
 
@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_slug ON files (slug);
 CREATE TABLE IF NOT EXISTS canaries (
-    kind INTEGER,                     -- 0: a name another profile must not see, 1: a raw ref
+    kind INTEGER,                     -- 0: a name another profile must not see, 1: a raw ref,
+                                      -- 2: such a name that the site shows anyway (no canary)
     text TEXT,
     PRIMARY KEY (kind, text)
 ) WITHOUT ROWID;
@@ -153,7 +154,7 @@ class Store:
 
     def reset(self) -> None:
         """Forget every source, file and canary (a cold build)."""
-        self.db.execute("DELETE FROM meta WHERE key IN ('canaries', 'foreign_names')")
+        self.db.execute("DELETE FROM meta WHERE key = 'canaries'")
         self.db.execute("DELETE FROM canaries")
         self.db.execute("DELETE FROM sources")
         self.db.execute("DELETE FROM files")
@@ -229,10 +230,19 @@ class Store:
         for (entry,) in self.db.execute("SELECT entry FROM sources WHERE shown = 1 ORDER BY rank, sort_name, slug"):
             yield entry
 
-    def canary_names(self) -> Iterator[list[str]]:
-        """Each source's names that another profile must not see."""
-        for (names,) in self.db.execute("SELECT foreign_names FROM sources"):
-            yield json.loads(names)
+    def set_foreign_names(self, shortest: int) -> None:
+        """Every source's names that another profile must not see, of shortest characters or
+        more, each once: none a canary yet (set_canaries makes them so). Made by SQLite from the
+        sources' lists: at 100,000 sources 30,000 names, never a set of them in this process."""
+        self.db.execute("DELETE FROM canaries")
+        self.db.execute("INSERT OR IGNORE INTO canaries SELECT 2, names.value FROM sources, "
+                        "json_each(sources.foreign_names) AS names WHERE length(names.value) >= ?", (shortest,))
+
+    def foreign_name_lines(self) -> Iterator[str]:
+        """The foreign names as canary lines of names (canaries or not), for a Scanner of them."""
+        for (line,) in self.db.execute("SELECT '0' || json_quote(text) || char(10) FROM canaries "
+                                       "WHERE kind != 1 ORDER BY text"):
+            yield line
 
     def canary_refs(self) -> Iterator[str]:
         """Every source's raw refs, one by one."""
@@ -240,20 +250,21 @@ class Store:
             yield from json.loads(refs)
 
     def canary_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM canaries").fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM canaries WHERE kind < 2").fetchone()[0]
 
     def canary_lines(self) -> Iterator[str]:
         """The canaries one by one, sorted, as lines for verify.Scanner.from_lines: "0" and a name
         (as JSON), then "1" and a raw ref. Made by SQLite, streamed: at 100,000 sources they are
         230,000 strings, never all in this process at once."""
-        for (line,) in self.db.execute("SELECT kind || json_quote(text) || char(10) FROM canaries ORDER BY kind, text"):
+        for (line,) in self.db.execute("SELECT kind || json_quote(text) || char(10) FROM canaries WHERE kind < 2 ORDER BY kind, text"):
             yield line
 
-    def set_canaries(self, refs: Iterable[str], names: Iterable[str]) -> str:
-        """Keep the canaries for the next build and the scan's workers; return their digest (of
-        canary_lines). Streamed in, never a set in memory."""
-        self.db.execute("DELETE FROM canaries")
-        self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (0, ?)", ((name,) for name in names))
+    def set_canaries(self, refs: Iterable[str], shown: Iterable[str]) -> str:
+        """Keep the canaries for the next build and the scan's workers: the foreign names but
+        those the site shows, and refs; return their digest (of canary_lines). Streamed in,
+        never a set in memory."""
+        self.db.execute("UPDATE canaries SET kind = 0 WHERE kind = 2")
+        self.db.executemany("UPDATE canaries SET kind = 2 WHERE kind = 0 AND text = ?", ((name,) for name in shown))
         self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (1, ?)", ((ref,) for ref in refs))
         digest = hashlib.sha256()
         for line in self.canary_lines():

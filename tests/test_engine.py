@@ -393,6 +393,35 @@ def test_an_edit_that_shows_a_foreign_name_is_no_leak_in_an_incremental_build(tm
     assert_same_as_cold(content, out, tmp_path)
 
 
+def test_the_store_keeps_the_canaries_the_one_process_way_makes(bench_content, tmp_path):
+    """The canaries a build keeps in its store (made there from the sources' lists, the names the
+    site shows taken out by a scan of its text) are the ones resolve makes from the content in
+    memory: every raw ref, and every foreign name the site does not show anyway, once."""
+    import json as json_
+    from healthsite.load import load
+    from healthsite.resolve import FOREIGN_NAME_MIN, resolve
+    from healthsite.store import Store
+    mine = bench_content / "sources" / "bench-000000.yaml"
+    others = [i for i in range(40) if generate.source(i)["profile"] != "cyspera"]
+    foreign = generate.source(others[0])["name"]
+    mine.write_text(mine.read_text().replace("\ncontext: ", f"\ncontext: Compare with {foreign}. ", 1), encoding="utf-8")
+    short = bench_content / "sources" / f"bench-{others[1]:06d}.yaml"  # a name too short to look for
+    short.write_text(short.read_text().replace(f"name: {generate.source(others[1])['name']}\n", "name: Zed\n", 1),
+                     encoding="utf-8")
+    build(bench_content, tmp_path / "site", cache_dir=tmp_path / "cache")
+    canaries = resolve(load(bench_content)).canaries
+    store = Store.open(tmp_path / "cache")
+    try:
+        lines = [(line[0], json_.loads(line[1:])) for line in store.canary_lines()]
+        names = [json_.loads(line[1:]) for line in store.foreign_name_lines()]
+    finally:
+        store.close()
+    assert [text for kind, text in lines if kind == "0"] == sorted(canaries.foreign_names, key=str.encode)
+    assert [text for kind, text in lines if kind == "1"] == sorted(canaries.refs, key=str.encode)
+    assert foreign in names and foreign not in canaries.foreign_names  # shown: known, no canary
+    assert canaries.foreign_names and "Zed" not in names and all(len(name) >= FOREIGN_NAME_MIN for name in names)
+
+
 def test_a_rename_rewrites_only_the_pages_that_show_its_row_and_equals_a_cold_build(bench_content, tmp_path):
     out, cache = tmp_path / "site", tmp_path / "cache"
     build(bench_content, out, cache_dir=cache)
