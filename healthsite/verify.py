@@ -329,19 +329,20 @@ class Scanner:
         plain = True  # no canary could be found differently in a page's raw bytes (see _as_shown)
 
         def anchors() -> Iterator[bytes]:
-            # The words of a kind come in the order of their bytes, so the canaries of an anchor
-            # come one after another, and each anchor is given to the automaton once (twice at
-            # most: as a name's and a ref's) without a set of them all. In any other order one
-            # anchor could be there thousands of times, each found wherever it is: refused.
+            # The names come first, then the refs, each in the order of their bytes (as
+            # Store.canary_lines gives them), so the canaries of an anchor come one after another,
+            # and each anchor is given to the automaton once (twice at most: as a name's and a
+            # ref's) without a set of them all. In any other order one anchor could be there
+            # thousands of times, each found wherever it is: refused.
             nonlocal plain
-            last, previous = None, (b"", False)
+            last, previous = None, (False, b"")
             for word, ref in words:
                 if not word:  # an empty canary would be everywhere: none is ever made
                     continue
                 data = word.encode("utf-8", "surrogatepass")
-                if ref == previous[1] and data < previous[0]:
-                    raise ValueError("canaries of a kind must come in the order of their UTF-8 bytes")
-                previous = data, ref
+                if (ref, data) < previous:
+                    raise ValueError("canaries must come names first, then refs, each in the order of their UTF-8 bytes")
+                previous = ref, data
                 plain = plain and len(data) >= 4 and not _ESCAPED.intersection(data)
                 flags = ref | (2 if ref and len(data) < _SHORT_REF else 0)
                 anchor = data[:_ANCHOR]

@@ -244,10 +244,12 @@ def test_the_scan_finds_every_canary_that_bytes_find_finds(refs, names, page):
 
 
 def test_canaries_out_of_order_are_refused():
-    """Lines of one kind not in the order of their bytes could hand the automaton one anchor
-    thousands of times: a scanner is never made of them."""
+    """Lines not in the store's order (names, then refs, each by their bytes) could hand the
+    automaton one anchor thousands of times: a scanner is never made of them."""
     with pytest.raises(ValueError, match="order"):
         verify.Scanner.from_lines(['1"tt_7123456789_fr"\n', '1"tt_7123456788_fr"\n'])
+    with pytest.raises(ValueError, match="order"):  # a name after a ref
+        verify.Scanner.from_lines(['0"Zeta"\n', '1"tt_7123456788_fr"\n', '0"Zeta Europe"\n'])
     verify.Scanner.from_lines(['0"Zeta"\n', '1"tt_7123456788_fr"\n', '1"tt_7123456789_fr"\n'])
 
 
