@@ -330,8 +330,9 @@ def list_sources(root: Path) -> tuple[SourceList, list[Problem], list[Problem]]:
     # look for a token's prefix over thousands of them at once first (a NUL is in no name and
     # starts a word, as the start of a name does): most listings hold none, and a search per name
     # was a third of the time of listing 10,000 files.
-    suspect = any(secrets.may_hold_token("\x01".join(names[at:at + 4096]).replace("\0", ".").replace("\x01", "\0")
-                                         .encode("utf-8", "surrogateescape"))
+    # (Joined by \x01, which no name holds, so the keys' NULs can go back to dots in one replace.)
+    suspect = any(secrets.may_hold_token("\x01".join(names[at:at + _LOOKED_OVER_AT_ONCE]).replace("\0", ".")
+                                         .replace("\x01", "\0").encode("utf-8", "surrogateescape"))
                   for at in range(0, len(names), _LOOKED_OVER_AT_ONCE))
     while names:
         file_name = names.pop().replace("\0", ".")

@@ -10,7 +10,6 @@ import itertools
 
 from dataclasses import dataclass
 
-
 from . import verify, views
 from .load import Content, LoadedSource
 from .masking import mask_ref
