@@ -265,15 +265,12 @@ class _Hashes:
         self._put((digest & ~7) | 4 | flags)
 
     def _put(self, key: int) -> None:
-        slots, mask, want = self.slots, self.mask, key & ~3
-        at = (key >> 3) & mask
-        while slot := slots[at]:
-            if slot & ~3 == want:
-                slots[at] = slot | key
-                return
-            at = (at + 1) & mask
-        slots[at] = key
-        self.count += 1
+        at = self._at(key & ~3)
+        if self.slots[at]:
+            self.slots[at] |= key
+        else:
+            self.slots[at] = key
+            self.count += 1
 
     def _grow(self) -> None:
         old = self.slots
@@ -284,13 +281,17 @@ class _Hashes:
 
     def flags(self, digest: int) -> int | None:
         """The flags of the canary with this hash, or None if there is none."""
-        slots, mask, want = self.slots, self.mask, (digest & ~7) | 4
-        at = (digest >> 3) & mask
-        while slot := slots[at]:
-            if slot & ~3 == want:
-                return slot & 3
+        slot = self.slots[self._at((digest & ~7) | 4)]
+        return slot & 3 if slot else None
+
+    def _at(self, want: int) -> int:
+        """The slot of the hash want stands for (a slot without its flags), or the empty one where
+        it would go."""
+        slots, mask = self.slots, self.mask
+        at = (want >> 3) & mask
+        while (slot := slots[at]) and slot & ~3 != want:
             at = (at + 1) & mask
-        return None
+        return at
 
 
 class Scanner:

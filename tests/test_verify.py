@@ -260,3 +260,16 @@ def test_canaries_of_one_beginning_are_one_anchor():
     scanner = verify.Scanner(Canaries(refs=refs, foreign_names=frozenset()))
     assert len(scanner.longer) <= 10
     assert [leak.line for leak in scanner.scan_text("page.html", "tt_7100000007_fr\ntt_7100000008_fr\ntt_7100034993_fr")] == [1, 3]
+
+
+def test_the_table_of_hashes_keeps_every_hash_through_collisions_and_growth():
+    """Hashes that want the same slot each get one; one hash added as a name and as a ref is a
+    ref; growing the table keeps them all; a hash never added is not there."""
+    table = verify._Hashes(size=8)
+    same_slot = [(n << 6) | (1 << 3) for n in range(1, 40)]  # the same low bits: one slot wanted
+    table.add(same_slot[0], 1)
+    for digest in same_slot:
+        table.add(digest, 0)
+    assert table.flags(same_slot[0]) == 1 and all(table.flags(d) == 0 for d in same_slot[1:])
+    assert table.count == len(same_slot) and 2 * table.count <= len(table.slots)
+    assert table.flags(-same_slot[1]) is None and table.flags(1 << 40) is None
