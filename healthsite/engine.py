@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -490,14 +491,16 @@ def _worker_started() -> None:
 
 
 def _scan_items(groups: list[tuple[Path, Iterable[str], bool]], key: str) -> tuple[list, int]:
-    """The scan's work: (key, folder, 256 relative paths joined by NUL, shapes too?), and the
-    number of files. Chunks of 256 names, each joined in one string: a pool holds every chunk
-    until it is done, and 200,000 names as strings of their own are three times the memory."""
-    items: list[tuple[str, Path, str, bool]] = []
+    """The scan's work: (key, folder, 256 relative paths joined by NUL and deflated, shapes
+    too?), and the number of files. A pool holds every chunk until it is done, and a cold build
+    hands over every source's files at once: 200,000 names as strings of their own are three
+    times the memory of joined ones, and joined ones (6 MB at 100,000 sources) ten times that of
+    deflated ones (paths in order begin alike; about 40 ms for 200,000)."""
+    items: list[tuple[str, Path, bytes, bool]] = []
     total = 0
     for folder, names, shapes in groups:
         for chunk in _batched(names, 256):
-            items.append((key, folder, "\0".join(chunk), shapes))
+            items.append((key, folder, zlib.compress("\0".join(chunk).encode("utf-8", "surrogateescape"), 1), shapes))
             total += len(chunk)
     return items, total
 

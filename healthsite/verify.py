@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import re
+import zlib
 from array import array
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -575,10 +576,12 @@ def scan_worker_started(key: str, canaries_file: str) -> None:
     scanner_for(key, make)
 
 
-def scan_chunk(item: tuple[str, Path, str, bool]) -> list[Leak]:
-    """(canaries' digest, folder, relative paths joined by NUL, shapes too?) -> its leaks."""
+def scan_chunk(item: tuple[str, Path, bytes, bool]) -> list[Leak]:
+    """(canaries' digest, folder, relative paths joined by NUL and deflated, shapes too?) -> its
+    leaks."""
     key, folder, names, shapes = item
-    return scan_tree(folder, None, names.split("\0"), shapes, scanner=scanner_for(key, _unknown_canaries))
+    paths = zlib.decompress(names).decode("utf-8", "surrogateescape").split("\0")
+    return scan_tree(folder, None, paths, shapes, scanner=scanner_for(key, _unknown_canaries))
 
 
 def _unknown_canaries() -> Scanner:
