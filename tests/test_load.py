@@ -1,7 +1,11 @@
 """load: every error of every content file in one run, each as path:line:col: message."""
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from healthsite import load as load_mod
 from healthsite.problems import ContentError
@@ -244,7 +248,7 @@ def test_a_token_shaped_file_name_is_refused_among_many(content, kind, at_once, 
     a listing of many files (they are first looked over together, then one by one), and the
     message never repeats the token; at_once 7: in a later look than the first."""
     from .hostile.helpers import tokens
-    monkeypatch.setattr(load_mod, "_LOOKED_OVER_AT_ONCE", at_once)
+    monkeypatch.setattr(load_mod, "_NAMES_AT_ONCE", at_once)
     token = tokens(kind)[kind]
     for i in range(30):
         write_source(content, f"plain-{i:02d}", source_yaml(name=f"Plain {i}"))
@@ -255,3 +259,47 @@ def test_a_token_shaped_file_name_is_refused_among_many(content, kind, at_once, 
     assert len(named) == 1 and "rename the file" in named[0].message
     assert token not in str(named[0])
     assert {f"plain-{i:02d}" for i in range(30)} <= {files[i].slug for i in range(len(files))}
+
+
+def _listing(root):
+    files, problems, warnings = load_mod.list_sources(root)
+    return ([(f.name, f.signature) for f in files], [str(p) for p in problems], [str(w) for w in warnings])
+
+
+_NAME = st.builds(str.__add__, st.text("ab-0.é_", min_size=0, max_size=6),
+                  st.sampled_from([".yaml", ".yml", ".YAML", ".txt", "", ".yaml.bak"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.sets(_NAME.filter(lambda n: n not in ("", ".", "..")), max_size=24), at_once=st.integers(1, 5))
+def test_listing_in_runs_lists_as_one_sort_would(tmp_path_factory, names, at_once):
+    """Listing sorts a few names at a time and merges the runs: the same files, problems and
+    warnings, in the same order, as one sort of every name; and that order is by slug, then name
+    (each "." sorting before any character)."""
+    root = tmp_path_factory.mktemp("listing")
+    (root / "sources").mkdir()
+    for name in names:
+        (root / "sources" / name).write_bytes(b"")
+    whole = _listing(root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(load_mod, "_NAMES_AT_ONCE", at_once)
+        assert _listing(root) == whole
+    listed = [name for name, _ in whole[0]]
+    assert listed == sorted(listed, key=lambda n: n.replace(".", "\0"))
+    slugs = [name.rpartition(".")[0] for name in listed]
+    assert set(listed) <= names and len(set(slugs)) == len(slugs)
+    for name in names - set(listed):  # every name left out is a problem or a warning, named
+        assert any(name in said for said in whole[1] + whole[2]) or name.startswith(".")
+
+
+def test_a_name_that_is_not_utf8_is_listed_in_its_place_in_runs(content, monkeypatch):
+    """A file name of bytes that are not UTF-8 goes through a run's bytes and back unchanged."""
+    folder = os.fsencode(content / "sources")
+    for name in (b"caf\xe9.yaml", b"caf.yaml", b"cafz.txt", b"\xff.yaml"):
+        os.close(os.open(folder + b"/" + name, os.O_CREAT | os.O_WRONLY))
+    whole = _listing(content)
+    monkeypatch.setattr(load_mod, "_NAMES_AT_ONCE", 1)
+    assert _listing(content) == whole
+    assert "caf.yaml" in [name for name, _ in whole[0]]
+    slugs = [said for said in whole[1] if "not a valid slug" in said]
+    assert len(slugs) == 2 and "caf\\udce9" in slugs[0] and "\\udcff" in slugs[1]
