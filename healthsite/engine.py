@@ -300,7 +300,14 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         for result in _map(process, todo, jobs, progress):
             if result.errors:
                 problems += result.errors
-            if problems:  # keep reading, for every error of every file; store nothing
+            if problems:
+                # Keep reading, for every error of every file, and keep only what the report of
+                # them needs: each source's warnings as they are now, not as the last build found
+                # them (the store is rolled back when the build fails).
+                if result.errors:
+                    store.delete_sources([result.slug])
+                else:
+                    store.put(result)
                 continue
             leaks += result.leaks
             if warm:
@@ -326,6 +333,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             store.set_files(result.slug, new)
             store.put(result)
         if problems:
+            store.delete_sources(gone)
             raise ContentError(problems + head.warnings + list_warnings + store.warnings())
         for slug in gone:
             old = store.files_of(slug)

@@ -184,6 +184,38 @@ def test_an_error_in_an_incremental_build_keeps_the_output(bench_content, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "content", "site"]
 
 
+def test_a_failed_build_reports_the_warnings_of_the_sources_as_they_are_now(bench_content, tmp_path):
+    """The report of a failed incremental build is a cold build's: a source edited since the
+    last build gives its new warnings (none, here), a deleted one none, a newly warned one its
+    warning, whether it was read before or after the file in error."""
+    import yaml
+    sources = bench_content / "sources"
+
+    def unprefixed(number: int, ref: str | None = "zz_1234567890") -> None:
+        path = sources / f"bench-{number:06d}.yaml"
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc["external_accounts"][0]["ref"] = ref or generate.source(number)["external_accounts"][0]["ref"]
+        path.write_text(generate.dump(doc), encoding="utf-8")
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    unprefixed(5)
+    unprefixed(30)
+    build(bench_content, out, cache_dir=cache)
+    unprefixed(5, None)  # its warning is gone
+    (sources / "bench-000030.yaml").unlink()
+    unprefixed(1)
+    unprefixed(20)
+    path = sources / "bench-000010.yaml"
+    path.write_text(path.read_text().replace("status: ", "status: purple #", 1), encoding="utf-8")
+    reports = []
+    for cache_dir in (cache, None):
+        with pytest.raises(ContentError) as caught:
+            build(bench_content, out, cache_dir=cache_dir)
+        reports.append([str(p) for p in caught.value.problems])
+    assert reports[0] == reports[1]
+    warned = [p.rpartition("/")[2].partition(":")[0] for p in reports[0] if "platform prefix" in p]
+    assert warned == ["bench-000001.yaml", "bench-000020.yaml"]
+
+
 def test_a_new_ref_already_in_an_unchanged_page_is_caught(bench_content, tmp_path):
     """The canaries changed, so the scan reads the unchanged pages again, not only the new ones."""
     out, cache = tmp_path / "site", tmp_path / "cache"
