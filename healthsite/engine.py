@@ -43,6 +43,7 @@ from .write import Staging, check_output_location
 
 CACHE_VERSION = 1
 PARALLEL_FROM = 200  # fewer changed sources than this are processed in the main process
+RACY_NS = 2_000_000_000  # the coarsest clock of a filesystem in use (FAT's): see _build
 FRESH_FROM = 50_000  # canaries from which a scan's automaton (about 230 bytes each) is made apart
 _CODE = Path(__file__).resolve().parent
 
@@ -54,6 +55,7 @@ class SourceResult:
     slug: str
     signature: tuple[int, int]
     errors: list[Problem]
+    digest: bytes = b""  # of the file's bytes as they were read (see Store.compare)
     warnings: list[Problem] = field(default_factory=list)
     refs: tuple[str, ...] = ()
     foreign_names: tuple[str, ...] = ()  # names of another profile's source or accounts
@@ -118,6 +120,18 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _source_digest(raw: bytes) -> bytes:
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+def _still(file: SourceFile, digest: bytes) -> bool:
+    """Are the file's bytes still those of the digest?"""
+    try:
+        return _source_digest(file.path.read_bytes()) == digest
+    except OSError:  # gone or unreadable since it was listed: read again, to say so
+        return False
+
+
 def process(file: SourceFile) -> SourceResult:
     """One source through load, resolve and render; its files written to the staging folder."""
     ctx = _CTX
@@ -130,12 +144,12 @@ def process(file: SourceFile) -> SourceResult:
         errors += resolving.cross_check(loaded, ctx.catalog)
     if loaded is None or errors:
         return SourceResult(file.slug, file.signature, errors)
-    return _resolved(file, loaded, ctx)
+    return _resolved(file, loaded, ctx, _source_digest(raw))
 
 
-def _resolved(file: SourceFile, loaded: LoadedSource, ctx: _Context) -> SourceResult:
+def _resolved(file: SourceFile, loaded: LoadedSource, ctx: _Context, digest: bytes) -> SourceResult:
     m = loaded.model
-    result = SourceResult(file.slug, file.signature, [], resolving.lint(loaded, ctx.catalog))
+    result = SourceResult(file.slug, file.signature, [], digest, resolving.lint(loaded, ctx.catalog))
     result.refs = tuple(a.ref for a in m.external_accounts)
     mine = m.profile == ctx.authorized
     result.foreign_names = tuple(([] if mine else [m.name]) +
@@ -234,6 +248,7 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
     recover(out)
     check_output_location(out, content)
     head = load_head(content)
+    listed_at = time.time_ns()  # before any file's signature is taken
     files, list_problems, list_warnings = list_sources(head.root)
     problems = head.problems + list_problems
     if not (head.site is not None and len(head.catalog) == len(CATALOG_FILES)):
@@ -249,7 +264,7 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
     store = Store.open(cache_dir)
     try:
         with store.transaction():
-            return _build(store, head, catalog, authorized, shell, head_key, out_key, files, problems,
+            return _build(store, head, catalog, authorized, shell, head_key, out_key, files, listed_at, problems,
                           list_warnings, content, out, strict, _renderer(templates, cache_dir), jobs, progress)
     finally:
         store.close()
@@ -269,7 +284,7 @@ def _renderer(templates: Path, cache_dir: Path | None) -> Renderer:
     return renderer
 
 
-def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, files, problems,
+def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, files, listed_at: int, problems,
            list_warnings, content, out, strict, renderer, jobs, progress) -> EngineResult:
     from .pipeline import LeakError  # the error type the command line reports
 
@@ -277,7 +292,12 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
     warm = store.meta("head") == head_key and store.meta("out") == out_key and store.intact(out)
     if not warm:
         store.reset()
-    todo, gone = store.compare(files)
+    last_listed = store.meta("listed")
+    # A file may have changed again since the last build read it, keeping its size, in the same
+    # tick of its filesystem's clock (2 s on FAT, 1 s on HFS+, a few ms elsewhere): a file last
+    # written less than RACY_NS before that build listed its files is read and its bytes compared.
+    racy_from = int(last_listed) - RACY_NS if last_listed else None
+    todo, gone = store.compare(files, racy_from, _still)
     clock("prepare")
 
     with Staging(out, content) as stage, contextlib.ExitStack() as stack:
@@ -417,7 +437,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             mode = "unchanged"
 
     store.stamp(out, None if mode == "cold" else written)
-    store.set_meta(head=head_key, out=out_key, canaries=canary_key)
+    store.set_meta(head=head_key, out=out_key, canaries=canary_key, listed=str(listed_at))
     files_count, pages = store.file_count()
     clock("write")
     clock.report()

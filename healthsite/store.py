@@ -26,7 +26,7 @@ from typing import Iterable, Iterator, Sequence
 
 from .problems import OutputError, Problem
 
-SCHEMA_VERSION = "9"  # 8: the canaries in a table of their own; 9: and the names the site shows
+SCHEMA_VERSION = "10"  # 8: the canaries in a table of their own; 9: and the names the site shows; 10: digests
 WAIT = 600  # seconds a build waits for another one that uses the same cache
 MEMORY = Path(":memory:")  # a store kept for this process only (serve), removed when it ends
 
@@ -34,7 +34,8 @@ _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sources (
     slug TEXT PRIMARY KEY,
-    size INTEGER, mtime INTEGER,      -- the file's signature (size, mtime_ns) when it was read
+    size INTEGER, mtime INTEGER,      -- the file's signature (size, mtime_ns) when it was listed
+    digest BLOB,                      -- blake2b of its bytes as they were read (16 bytes)
     shown INTEGER,                    -- 1: the authorized profile's, on the site
     rank INTEGER, sort_name TEXT,     -- the dashboard's order: severity, name, slug
     status TEXT, platform TEXT,
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS sources (
 );
 CREATE INDEX IF NOT EXISTS sources_order ON sources (shown, rank, sort_name, slug);
 -- covering indexes: a rebuild reads every signature and the counts without the wide rows
-CREATE INDEX IF NOT EXISTS sources_signature ON sources (slug, mtime, size);
+CREATE INDEX IF NOT EXISTS sources_signature ON sources (slug, mtime, size, digest);
 CREATE INDEX IF NOT EXISTS sources_counts ON sources (shown, status, platform);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
@@ -160,14 +161,17 @@ class Store:
         self.db.execute("DELETE FROM files")
 
     # ---- sources ----------------------------------------------------------------------------
-    def compare(self, files) -> tuple[Sequence, list[str]]:
+    def compare(self, files, racy_from: int | None = None, still=None) -> tuple[Sequence, list[str]]:
         """The files (a load.SourceList, in slug order) whose signature (mtime, size) is not the
         stored one (new or changed), and the slugs stored but no longer listed (gone). A merge of
         two sorted lists, not a dictionary of every source: a rebuild's memory does not grow with
-        them. All of them (a cold build) is the list itself, not a copy of it."""
+        them. All of them (a cold build) is the list itself, not a copy of it.
+        A file of the stored signature whose mtime is racy_from or later is changed too, unless
+        still(file, digest) says its bytes are still the stored digest's: written that close to
+        the last build, it may have changed again within one tick of its filesystem's clock."""
         changed = array("q")  # their places in files
         gone: list[str] = []
-        rows = self.db.execute("SELECT slug, mtime, size FROM sources ORDER BY slug")
+        rows = self.db.execute("SELECT slug, mtime, size, digest FROM sources ORDER BY slug")
         row = next(rows, None)
         for index, (slug, mtime, size) in enumerate(files.signatures()):
             while row is not None and row[0] < slug:
@@ -175,6 +179,8 @@ class Store:
                 row = next(rows, None)
             if row is not None and row[0] == slug:
                 if row[1] != mtime or row[2] != size:
+                    changed.append(index)
+                elif racy_from is not None and mtime >= racy_from and not still(files[index], row[3]):
                     changed.append(index)
                 row = next(rows, None)
             else:
@@ -190,8 +196,8 @@ class Store:
         """One source's results (engine.SourceResult), replacing what it had."""
         s = result.summary
         self.db.execute(
-            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (result.slug, result.signature[1], result.signature[0], int(s is not None),
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (result.slug, result.signature[1], result.signature[0], result.digest, int(s is not None),
              result.rank, result.sort_name, s and s[0], s and s[1],
              *texts(result.refs, result.foreign_names), result.shown_text,
              pickle.dumps(result.warnings, protocol=pickle.HIGHEST_PROTOCOL) if result.warnings else None,
