@@ -155,7 +155,7 @@ class Store:
 
     def reset(self) -> None:
         """Forget every source, file and canary (a cold build)."""
-        self.db.execute("DELETE FROM meta WHERE key = 'canaries'")
+        self.db.execute("DELETE FROM meta WHERE key IN ('canaries', 'names')")
         self.db.execute("DELETE FROM canaries")
         self.db.execute("DELETE FROM sources")
         self.db.execute("DELETE FROM files")
@@ -239,10 +239,15 @@ class Store:
     def set_foreign_names(self, shortest: int) -> None:
         """Every source's names that another profile must not see, of shortest characters or
         more, each once: none a canary yet (set_canaries makes them so). Made by SQLite from the
-        sources' lists: at 100,000 sources 30,000 names, never a set of them in this process."""
+        sources' lists: at 100,000 sources 30,000 names, never a set of them in this process.
+        Their digest (of foreign_name_lines) is kept as the meta "names"."""
         self.db.execute("DELETE FROM canaries")
         self.db.execute("INSERT OR IGNORE INTO canaries SELECT 2, names.value FROM sources, "
                         "json_each(sources.foreign_names) AS names WHERE length(names.value) >= ?", (shortest,))
+        digest = hashlib.sha256()
+        for line in self.foreign_name_lines():
+            digest.update(line.encode("utf-8", errors="surrogatepass"))
+        self.set_meta(names=digest.hexdigest())
 
     def foreign_name_lines(self) -> Iterator[str]:
         """The foreign names as canary lines of names (canaries or not), for a Scanner of them."""

@@ -75,6 +75,27 @@ def test_a_no_change_rebuild_makes_no_automaton_of_the_canaries(bench_content, t
     assert verify._SCANNER is None  # nothing to scan: 230,000 canaries at 100,000 sources are not read
 
 
+def test_a_warm_process_makes_the_scanner_of_foreign_names_once(bench_content, tmp_path, monkeypatch):
+    """serve checks each edit of a shown text against every foreign name: the Scanner of them is
+    made once, and again only when they change."""
+    from healthsite import verify
+    out = tmp_path / "site"
+    build(bench_content, out, cache_dir=engine.MEMORY)
+    made = []
+    from_lines = verify.Scanner.from_lines.__func__
+    monkeypatch.setattr(verify.Scanner, "from_lines", classmethod(lambda cls, lines: made.append(1) or from_lines(cls, lines)))
+    path = bench_content / "sources" / "bench-000002.yaml"
+    for context in ("Edited once.", "Edited twice."):
+        path.write_text(path.read_text().replace("context: ", f"context: {context} ", 1), encoding="utf-8")
+        assert build(bench_content, out, cache_dir=engine.MEMORY).rendered == 1
+    assert made == []
+    foreign = bench_content / "sources" / "bench-000009.yaml"  # northwind's: its name is a foreign one
+    foreign.write_text(foreign.read_text().replace("name: ", "name: Renamed ", 1), encoding="utf-8")
+    build(bench_content, out, cache_dir=engine.MEMORY)
+    assert made  # the names changed: made again
+    assert_same_as_cold(bench_content, out, tmp_path)
+
+
 def test_with_many_canaries_a_rebuild_scans_in_a_worker_of_its_own(bench_content, tmp_path, monkeypatch):
     """A one-off rebuild scanning a few files does not make the automaton of many canaries in
     its own process (the largest one): one worker does, and finds what the scan here finds."""
