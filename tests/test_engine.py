@@ -176,6 +176,121 @@ def test_random_sequences_of_changes_equal_cold_builds(bench_content, tmp_path):
         assert_same_as_cold(bench_content, out, tmp_path, templates=templates)
 
 
+@pytest.mark.parametrize("cache_kind", ["disk", "serve"])
+def test_random_changes_to_what_sources_say_equal_cold_builds(bench_content, tmp_path, cache_kind):
+    """Changes to what a source says, each of them rebuilt and held to a cold build (a build
+    that fails must fail as a cold one does, and leave the output as it was): renames that move
+    its row, moves to the other profile and back, new refs and accounts, a foreign name shown on
+    a page (no leak), a foreign ref pasted into one (a leak, then taken out), runs added or
+    dropped (its history page comes and goes), notes, platforms, a file broken then mended, a
+    .yml for a .yaml. With the store on disk, and kept in the process as serve keeps it."""
+    import yaml
+    rng = random.Random(20261202)
+    out = tmp_path / "site"
+    cache = tmp_path / "cache" if cache_kind == "disk" else engine.MEMORY
+    sources = bench_content / "sources"
+    docs = {}  # what the files say, by file
+
+    def files():
+        return sorted(sources.glob("*.y*ml"))
+
+    def read(path):  # every file is read once, while it is whole; after that its doc is kept here
+        if path.name not in docs:
+            docs[path.name] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return docs[path.name]
+
+    def of(profile):
+        return [read(path) for path in files() if read(path)["profile"] == profile]
+
+    def rename(doc):
+        doc["name"] = rng.choice(["Aaa first", "Zzz last", doc["name"] + " renamed"])
+
+    def move(doc):
+        doc["profile"] = "northwind" if doc["profile"] == "cyspera" else "cyspera"
+        for account in doc["external_accounts"]:
+            account["profile"] = doc["profile"]
+
+    def new_ref(doc):
+        doc["external_accounts"][0]["ref"] = doc["external_accounts"][0]["ref"][:-3] + str(rng.randrange(100, 999))
+
+    def accounts(doc):
+        if len(doc["external_accounts"]) > 1:
+            doc["external_accounts"].pop()
+        else:
+            doc["external_accounts"].append(dict(doc["external_accounts"][0], name="Another account",
+                                                 ref=doc["external_accounts"][0]["ref"][:-2] + "77", selected=False))
+
+    def show_foreign_name(doc):
+        doc["context"] = "Compare with " + rng.choice(of("northwind"))["name"]
+
+    def paste_foreign_ref(doc):
+        doc["context"] = "Pasted " + rng.choice(of("northwind"))["external_accounts"][0]["ref"]
+
+    def runs(doc):
+        if len(doc["sync_history"]) > 3:
+            del doc["sync_history"][2:]
+        else:
+            doc["sync_history"] = doc["sync_history"] + [dict(doc["sync_history"][-1])] * 10
+
+    def notes(doc):
+        if doc.pop("notes", None) is None:
+            doc["notes"] = "A *new* note."
+
+    def platform(doc):
+        doc["platform"] = rng.choice(list(generate.PLATFORMS))
+
+    for path in files():
+        read(path)
+    changes = [rename, move, new_ref, accounts, show_foreign_name, paste_foreign_ref, runs, notes, platform] * 3
+    rng.shuffle(changes)
+    build(bench_content, out, cache_dir=cache)
+    broken, pasted = None, None
+    failures: set[str] = set()
+    for change in changes + [None]:  # None: the end, where whatever is broken or pasted is mended
+        if pasted is not None and (change is None or rng.random() < 0.5):
+            doc = read(pasted)
+            doc["context"] = "Mended."
+            pasted.write_text(generate.dump(doc), encoding="utf-8")
+            pasted = None
+        if broken is not None and (change is None or rng.random() < 0.5):
+            broken.write_text(generate.dump(read(broken)), encoding="utf-8")
+            broken = None
+        if change is None:
+            pass
+        elif rng.random() < 0.15 and broken is None:
+            broken = rng.choice(files())
+            broken.write_text(broken.read_text() + "\nnot: [closed\n", encoding="utf-8")
+        elif rng.random() < 0.1:
+            path = rng.choice(files())
+            moved = path.with_suffix(".yml" if path.suffix == ".yaml" else ".yaml")
+            path.rename(moved)
+            docs[moved.name] = docs.pop(path.name)
+            broken = moved if path == broken else broken
+            pasted = moved if path == pasted else pasted
+        else:
+            path = rng.choice([p for p in files() if p not in (broken, pasted)])
+            doc = read(path)
+            if change is paste_foreign_ref:
+                if pasted is not None:
+                    continue
+                pasted = path
+            change(doc)
+            path.write_text(generate.dump(doc), encoding="utf-8")
+        before = tree(out)
+        try:
+            build(bench_content, out, cache_dir=cache)
+        except (ContentError, pipeline.LeakError) as failed:
+            failures.add(type(failed).__name__)
+            assert tree(out) == before
+            with pytest.raises(type(failed)) as cold:
+                build(bench_content, tmp_path / "cold", cache_dir=None)
+            assert str(cold.value) == str(failed)
+            continue
+        assert_same_as_cold(bench_content, out, tmp_path)
+    assert broken is None and pasted is None
+    assert failures == {"ContentError", "LeakError"}  # both kinds of failed build were met
+
+
 def test_profile_switch_rebuilds_everything(tmp_path):
     content = copy_content(MINIMAL, tmp_path / "content")
     out, cache = tmp_path / "site", tmp_path / "cache"
