@@ -278,6 +278,12 @@ class SourceList:
     def __iter__(self) -> Iterator[SourceFile]:
         return map(self.__getitem__, range(len(self._ends)))
 
+    def clear(self) -> None:
+        """Let go of every listed file: a build's process is at its largest after its sources
+        are read, making the site-level files, and needs the list no more."""
+        self._slugs, self._ends, self._suffixes = "", array("q"), b""
+        self._mtimes, self._sizes = array("q"), array("q")
+
     def signatures(self) -> Iterator[tuple[str, int, int]]:
         """(slug, mtime_ns, size) of each file, in order, with no SourceFile made: a rebuild
         compares them all."""
