@@ -724,6 +724,51 @@ def test_workers_are_handed_a_few_chunks_at_a_time_in_order():
         assert pool.most == 5  # ahead chunks waiting, and the one just handed out
 
 
+def test_the_scan_is_fed_a_few_chunks_at_a_time_its_leaks_in_order(monkeypatch):
+    """A cold build's scan of every source's files is handed to the pool from a thread, a few
+    chunks at a time, while the build makes the site-level files; the leaks come in order, and a
+    worker's error is the build's."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from healthsite import verify
+
+    class Pool(ThreadPoolExecutor):  # counts the chunks handed out and not read back
+        def __init__(self):
+            super().__init__(max_workers=2)
+            self.lock, self.out, self.most = threading.Lock(), 0, 0
+
+        def submit(self, func, *args):
+            with self.lock:
+                self.out += 1
+                self.most = max(self.most, self.out)
+            future = super().submit(func, *args)
+            original = future.result
+
+            def result(timeout=None):
+                with self.lock:
+                    self.out -= 1
+                return original(timeout)
+            future.result = result
+            return future
+
+    def scan_chunk(item):
+        time.sleep(0.001 * (item % 3))  # done out of order
+        if item == 66:
+            raise RuntimeError("a worker failed")
+        return [item, -item]
+    monkeypatch.setattr(verify, "scan_chunk", scan_chunk)
+    with Pool() as pool:
+        feeder = engine._Feeder(pool, list(range(50)), ahead=4)
+        feeder.start()
+        assert feeder.result() == [leak for item in range(50) for leak in (item, -item)]
+        assert pool.most == 4
+    with Pool() as pool:
+        feeder = engine._Feeder(pool, list(range(100)), ahead=4)
+        feeder.start()
+        with pytest.raises(RuntimeError, match="a worker failed"):
+            feeder.result()
+
+
 def test_the_first_rebuild_after_a_build_over_both_cores_compiles_no_template(tmp_path, monkeypatch):
     """The build's process loads the source templates before its workers fork (they inherit
     them), so serve's first save does not compile them."""
