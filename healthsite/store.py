@@ -244,10 +244,7 @@ class Store:
         self.db.execute("DELETE FROM canaries")
         self.db.execute("INSERT OR IGNORE INTO canaries SELECT 2, names.value FROM sources, "
                         "json_each(sources.foreign_names) AS names WHERE length(names.value) >= ?", (shortest,))
-        digest = hashlib.sha256()
-        for line in self.foreign_name_lines():
-            digest.update(line.encode("utf-8", errors="surrogatepass"))
-        self.set_meta(names=digest.hexdigest())
+        self.set_meta(names=_digest_of(self.foreign_name_lines()))
 
     def foreign_name_lines(self) -> Iterator[str]:
         """The foreign names as canary lines of names (canaries or not), for a Scanner of them."""
@@ -277,10 +274,7 @@ class Store:
         self.db.execute("UPDATE canaries SET kind = 0 WHERE kind = 2")
         self.db.executemany("UPDATE canaries SET kind = 2 WHERE kind = 0 AND text = ?", ((name,) for name in shown))
         self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (1, ?)", ((ref,) for ref in refs))
-        digest = hashlib.sha256()
-        for line in self.canary_lines():
-            digest.update(line.encode("utf-8", errors="surrogatepass"))
-        return digest.hexdigest()
+        return _digest_of(self.canary_lines())
 
     def shown_texts(self) -> Iterator[str]:
         for (text,) in self.db.execute("SELECT shown_text FROM sources WHERE shown = 1"):
@@ -370,6 +364,14 @@ class Store:
         except OSError:
             return False
         return total > 0 and entries == total + len(folders) - 1
+
+
+def _digest_of(lines: Iterable[str]) -> str:
+    """sha256 of lines streamed one by one (canary lines: a name may hold a lone surrogate)."""
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode("utf-8", errors="surrogatepass"))
+    return digest.hexdigest()
 
 
 def texts(*lists) -> list[str]:
