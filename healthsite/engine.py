@@ -25,11 +25,11 @@ import tempfile
 import threading
 import time
 import zlib
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import jinja2
 
@@ -46,6 +46,8 @@ CACHE_VERSION = 1
 PARALLEL_FROM = 200  # fewer changed sources than this are processed in the main process
 RACY_NS = 2_000_000_000  # the coarsest clock of a filesystem in use (FAT's): see _build
 FRESH_FROM = 50_000  # canaries from which a scan's automaton (about 230 bytes each) is made apart
+STREAM_FROM = 2_000  # shown sources from which a rebuild's site-level files (3.4 KB a source) are
+                     # scanned as they are written, by workers started for it (about 0.15 s)
 _CODE = Path(__file__).resolve().parent
 
 
@@ -211,6 +213,28 @@ def _parts(result: SourceResult) -> tuple[tuple, tuple]:
 def _counted(parts: tuple) -> tuple:
     """What of a source's site parts the counts depend on: shown, status, platform."""
     return parts[0], parts[3], parts[4]
+
+
+@dataclass(frozen=True)
+class _CanarySet:
+    """Canaries to scan for: their digest, a function that streams their lines (as
+    Store.canary_lines makes them) each time it is called, and how many there are. kept: an
+    automaton of them made in this process is kept (one at a time: the build's canaries, not the
+    few a rebuild added to them)."""
+    key: str
+    lines: Callable[[], Iterable[str]]
+    count: int
+    kept: bool = True
+
+
+def _all_canaries(store: Store, key: str) -> _CanarySet:
+    return _CanarySet(key, store.canary_lines, store.canary_count())
+
+
+def _added_canaries(store: Store) -> _CanarySet:
+    """The canaries this build added to those set aside (Store.set_canaries_aside)."""
+    key, count = store.added_canaries()
+    return _CanarySet(key, store.added_canary_lines, count, kept=False)
 
 
 def _canaries(store: Store, head, catalog, authorized: str) -> str:
@@ -391,13 +415,15 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         # (a name the site shows anyway is no canary).
         last_key = store.meta("canaries")
         if canaries_dirty or last_key is None or _names_in(store, shown_changed):
+            if warm and last_key is not None:
+                store.set_canaries_aside()
             canary_key = _canaries(store, head, catalog, authorized)
         else:  # the last build's canaries: read only if a process has no scanner of them yet
             canary_key = last_key
         clock("canaries")
         # The sources' own files are scanned first: when they are many, on the scan's workers
         # while this process makes the site-level files (a core would be idle otherwise).
-        scan = stack.enter_context(_Scan(canary_key, store, jobs))
+        scan = stack.enter_context(_Scan(_all_canaries(store, canary_key), store.resident, jobs))
         scan.begin([(stage.root, sorted(changed) if warm else store.source_paths(), False)])
 
         platform_counts = store.counts("platform")
@@ -412,6 +438,9 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             old_site = store.files_of(None) if warm else {}
             new_site: dict[str, str] = {}  # site-level files whose bytes are new
             rendered: set[str] = set()
+            # A rebuild's workers scan each new site-level file while this process makes the next
+            # (a cold build's are busy with every source's pages by then).
+            stream = warm and not store.resident and total >= STREAM_FROM and _workers(jobs) > 1
             for relpath, data in _CTX.renderer.site_files(site, dashboard, only=touched):
                 rendered.add(relpath)
                 if data is None:  # a filter page none of whose rows changed
@@ -429,20 +458,27 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
                 if fresh:
                     site_written.append(relpath)
                     new_site[relpath] = digest
+                    if stream:
+                        scan.stream(stage.root, relpath)
             gone_site = [p for p in old_site if p not in rendered]  # e.g. a platform no source uses now
             deleted += gone_site
             store.delete_files(gone_site)
             store.set_files(None, new_site)
-        after = []  # the unchanged files of the output, when the canaries changed
-        if warm and canary_key != last_key:
-            fresh = set(changed) | set(site_written)
-            after.append((out, [p for p in store.paths() if p not in fresh], False))
         clock("site files")
 
         # Every source's own files had their shapes scanned as they were rendered; here the
-        # canaries over what is new (everything, when the canaries changed: a new ref may already
-        # be in an unchanged page), and the site-level files in full.
-        leaks += scan.finish([(stage.root, sorted(site_written), True)], after)
+        # canaries over what is new, and the site-level files in full.
+        leaks += scan.finish([(stage.root, [] if scan.streamed else sorted(site_written), True)])
+        if warm and canary_key != last_key:
+            # A new canary may already be in an unchanged page (a ref pasted into a note before it
+            # was any source's ref): the unchanged files, which the last build found clean of its
+            # canaries, are scanned for those this build added.
+            added = _all_canaries(store, canary_key) if last_key is None else _added_canaries(store)
+            if added.count:
+                fresh = set(changed) | set(site_written)
+                leaks += _scan(*_scan_items([(out, [p for p in store.paths() if p not in fresh], False)], added.key),
+                               added, store.resident, jobs)
+        store.end_canaries_aside()
         clock("scan")
         if leaks:
             raise LeakError(leaks)
@@ -560,9 +596,9 @@ def _many(items: list, total: int, jobs: int | None) -> bool:
     return total >= PARALLEL_FROM and len(items) >= 2 and _workers(jobs) > 1
 
 
-def _scan(items: list, total: int, key: str, store: Store, jobs: int | None) -> list[verify.Leak]:
-    """Scan the chunks of files _scan_items made (total: how many files) for the canaries the
-    store holds (key: their digest)."""
+def _scan(items: list, total: int, canaries: _CanarySet, resident: bool, jobs: int | None) -> list[verify.Leak]:
+    """Scan the chunks of files _scan_items made (total: how many files) for canaries. resident:
+    serve's store, whose process keeps the automaton of its canaries from save to save."""
     if not items:
         return []
     # In a one-off build, workers of their own make the automaton of the canaries (this process
@@ -572,59 +608,78 @@ def _scan(items: list, total: int, key: str, store: Store, jobs: int | None) -> 
     # in milliseconds), and its scan's workers, forked, share it.
     many = _many(items, total, jobs)
     jobs = jobs if many else 1
-    apart = not store.resident and (many or (not verify.has_scanner(key) and store.canary_count() >= FRESH_FROM))
+    apart = (not resident or not canaries.kept) and (
+        many or (not verify.has_scanner(canaries.key) and canaries.count >= FRESH_FROM))
     with contextlib.ExitStack() as stack:
-        fresh = None
         if apart:
-            canaries_file = stack.enter_context(_canaries_file(store))
-            fresh = (verify.scan_worker_started, lambda: (key, canaries_file))
-        else:
-            verify.scanner_for(key, lambda: verify.Scanner.from_lines(store.canary_lines()))
-        return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh)
-                for leak in found]
+            canaries_file = stack.enter_context(_canaries_file(canaries))
+            fresh = (verify.scan_worker_started, lambda: (canaries.key, canaries_file))
+            return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh)
+                    for leak in found]
+        if not canaries.kept:  # here, with an automaton that goes when the files are scanned
+            scanner = verify.Scanner.from_lines(canaries.lines())
+            return [leak for item in items for leak in verify.scan_chunk(item, scanner)]
+        verify.scanner_for(canaries.key, lambda: verify.Scanner.from_lines(canaries.lines()))
+        return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2) for leak in found]
 
 
 class _Scan(contextlib.ExitStack):
     """A build's leak scan, begun early where that saves time: many files (a cold build's every
     source page) in a one-off build go to the scan's workers at once, and they scan them while
-    this process makes the site-level files, which the workers then scan too. Fewer files, or
-    serve's (its automaton is in its own process), are all scanned at the end, by _scan. Either
-    way the leaks come in the same order: the files of finish's first groups, begin's, finish's
-    last."""
+    this process makes the site-level files, which the workers then scan too. A one-off
+    rebuild's site-level files can go to the workers one by one as they are written (stream).
+    Fewer files, or serve's (its automaton is in its own process), are all scanned at the end, by
+    _scan. Either way the leaks come in the same order: the site-level files' (streamed, or
+    finish's first groups) by path, then begin's."""
 
-    def __init__(self, key: str, store: Store, jobs: int | None):
+    def __init__(self, canaries: _CanarySet, resident: bool, jobs: int | None):
         super().__init__()
-        self.key, self.store, self.jobs = key, store, jobs
+        self.canaries, self.resident, self.jobs = canaries, resident, jobs
         self.pool: ProcessPoolExecutor | None = None
         self.begun: list = []  # the chunks of the files begin was given, when they are scanned at the end
         self.feeder: _Feeder | None = None  # or what hands them to the pool
         self.total = 0  # files in them
+        self.streamed: list[Future] = []  # the scans of the files stream was given
 
     def begin(self, groups: list[tuple[Path, Iterable[str], bool]]) -> None:
         """Groups of files (folder, relative paths, whether for shapes too) to scan; read at once."""
-        self.begun, self.total = _scan_items(groups, self.key)
-        if self.store.resident or not _many(self.begun, self.total, self.jobs):
+        self.begun, self.total = _scan_items(groups, self.canaries.key)
+        if self.resident or not _many(self.begun, self.total, self.jobs):
             return
-        canaries_file = self.enter_context(_canaries_file(self.store))
+        canaries_file = self.enter_context(_canaries_file(self.canaries))
         workers = min(_workers(self.jobs), len(self.begun))
-        self.pool = _fresh_pool(self, workers, verify.scan_worker_started, (self.key, canaries_file))
+        self.pool = _fresh_pool(self, workers, verify.scan_worker_started, (self.canaries.key, canaries_file))
         self.callback(lambda: self.feeder.join())  # once the pool is shut down, below: at once
         self.callback(self.pool.shutdown, cancel_futures=True)
         self.feeder = _Feeder(self.pool, self.begun, ahead=16 * workers)
         self.begun = []
         self.feeder.start()
 
-    def finish(self, first: list[tuple[Path, Iterable[str], bool]], last: list[tuple[Path, Iterable[str], bool]]
-               ) -> list[verify.Leak]:
-        """The leaks of every file: first's, begin's, then last's; the workers are stopped."""
-        (first, before), (last, after) = _scan_items(first, self.key), _scan_items(last, self.key)
+    def stream(self, folder: Path, relpath: str) -> None:
+        """A file just written, to be scanned (shapes too) on the workers while this process
+        makes the next: a rebuild's dashboard pages and sources.json, scanned whole, are large
+        (34 MB at 10,000 sources), and a core would wait for them otherwise."""
+        if self.pool is None:
+            canaries_file = self.enter_context(_canaries_file(self.canaries))
+            self.pool = _fresh_pool(self, _workers(self.jobs), verify.scan_worker_started,
+                                    (self.canaries.key, canaries_file))
+            self.callback(self.pool.shutdown, cancel_futures=True)
+        (item,), _ = _scan_items([(folder, [relpath], True)], self.canaries.key)
+        self.streamed.append(self.pool.submit(verify.scan_chunk, item))
+
+    def finish(self, first: list[tuple[Path, Iterable[str], bool]]) -> list[verify.Leak]:
+        """The leaks of every file: the streamed ones' and first's, by path, then begin's; the
+        workers are stopped."""
+        first, before = _scan_items(first, self.canaries.key)
         with self:
             if self.pool is None:
-                return _scan(first + self.begun + last, before + self.total + after, self.key, self.store, self.jobs)
+                return _scan(first + self.begun, before + self.total, self.canaries, self.resident, self.jobs)
             futures = [self.pool.submit(verify.scan_chunk, item) for item in first]
-            ahead = [leak for future in futures for leak in future.result()]
-            futures = [self.pool.submit(verify.scan_chunk, item) for item in last]
-            return ahead + self.feeder.result() + [leak for future in futures for leak in future.result()]
+            begun = [self.pool.submit(verify.scan_chunk, item) for item in self.begun]  # if no feeder has them
+            ahead = [leak for future in self.streamed + futures for leak in future.result()]
+            return (sorted(ahead, key=lambda leak: leak.file)  # stable: each file's leaks stay in order
+                    + (self.feeder.result() if self.feeder is not None else [])
+                    + [leak for future in begun for leak in future.result()])
 
 
 class _Feeder(threading.Thread):
@@ -657,14 +712,14 @@ class _Feeder(threading.Thread):
 
 
 @contextlib.contextmanager
-def _canaries_file(store: Store) -> Iterator[str]:
+def _canaries_file(canaries: _CanarySet) -> Iterator[str]:
     """The canaries in a temporary file, for the scan's workers to read line by line (handed to
     them as a string, they would be all in memory at once, in this process and in each of
     theirs, beside the automaton); removed when the scan is done, failed or not."""
     fd, name = tempfile.mkstemp(prefix="healthsite-canaries-", suffix=".txt")
     try:
         with open(fd, "w", encoding="utf-8", errors="surrogatepass") as handle:
-            handle.writelines(store.canary_lines())
+            handle.writelines(canaries.lines())
         yield name
     finally:
         os.unlink(name)

@@ -452,6 +452,9 @@ class Renderer:
             common = {"site": site, "labels": site.labels, "counts": dashboard.counts,
                       "platform_counts": dashboard.platform_counts, "total": dashboard.total,
                       "worst": dashboard.worst or "empty"}
+            # sources.json first: the largest file, so a rebuild's workers scan it while this
+            # process makes the dashboard pages.
+            yield "sources.json", export_document(site, dashboard.counts, dashboard.entries())
             index = self.env.get_template("index.html")
             yield "index.html", self._dashboard_page(index, dashboard, 0, None, None, root="", shown_count=dashboard.total,
                                                      current=None, **common)
@@ -481,7 +484,6 @@ class Renderer:
             for asset in sorted((self.templates / "assets").rglob("*")):
                 if asset.is_file():
                     yield "assets/" + asset.relative_to(self.templates / "assets").as_posix(), asset.read_bytes()
-            yield "sources.json", export_document(site, dashboard.counts, dashboard.entries())
             yield ".nojekyll", b""
 
     def _dashboard_page(self, template: jinja2.Template, dashboard: "Dashboard", which: int,

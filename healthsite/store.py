@@ -56,12 +56,14 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER, mtime INTEGER       -- as written into the output (NULL until it is)
 );
 CREATE INDEX IF NOT EXISTS files_slug ON files (slug);
+"""
+_CANARIES_TABLE = """
 CREATE TABLE IF NOT EXISTS canaries (
     kind INTEGER,                     -- 0: a name another profile must not see, 1: a raw ref,
                                       -- 2: such a name that the site shows anyway (no canary)
     text TEXT,
     PRIMARY KEY (kind, text)
-) WITHOUT ROWID;
+) WITHOUT ROWID
 """
 
 _MEMORY_CONNECTION: sqlite3.Connection | None = None
@@ -157,6 +159,7 @@ class Store:
         """Forget every source, file and canary (a cold build)."""
         self.db.execute("DELETE FROM meta WHERE key IN ('canaries', 'names')")
         self.db.execute("DELETE FROM canaries")
+        self.end_canaries_aside()
         self.db.execute("DELETE FROM sources")
         self.db.execute("DELETE FROM files")
 
@@ -266,6 +269,37 @@ class Store:
         230,000 strings, never all in this process at once."""
         for (line,) in self.db.execute("SELECT kind || json_quote(text) || char(10) FROM canaries WHERE kind < 2 ORDER BY kind, text"):
             yield line
+
+    def set_canaries_aside(self) -> None:
+        """Keep the last build's canaries apart until this build ends (end_canaries_aside), for
+        added_canary_lines: a page that was clean of them needs scanning only for the new ones.
+        A rename of the table, not a copy: 230,000 rows at 100,000 sources."""
+        self.end_canaries_aside()
+        self.db.execute("ALTER TABLE canaries RENAME TO canaries_before")
+        self.db.execute(_CANARIES_TABLE)
+
+    def end_canaries_aside(self) -> None:
+        self.db.execute("DROP TABLE IF EXISTS canaries_before")
+
+    def added_canary_lines(self) -> Iterator[str]:
+        """The canaries that were not canaries of the kind they are now when they were set aside,
+        as canary_lines gives them: a new ref, a foreign name new or no longer shown."""
+        for (line,) in self.db.execute(
+                "SELECT kind || json_quote(text) || char(10) FROM canaries AS now WHERE kind < 2 AND NOT EXISTS "
+                "(SELECT 1 FROM canaries_before AS was WHERE was.kind = now.kind AND was.text = now.text) "
+                "ORDER BY kind, text"):
+            yield line
+
+    def added_canaries(self) -> tuple[str, int]:
+        """The digest of added_canary_lines, and how many they are."""
+        count = 0
+
+        def counted() -> Iterator[str]:
+            nonlocal count
+            for line in self.added_canary_lines():
+                count += 1
+                yield line
+        return _digest_of(counted()), count
 
     def set_canaries(self, refs: Iterable[str], shown: Iterable[str]) -> str:
         """Keep the canaries for the next build and the scan's workers: the foreign names but
@@ -391,7 +425,7 @@ def _connect(name: str, wait: bool = False) -> sqlite3.Connection:
         version = row[0] if row else None
     if version != SCHEMA_VERSION:
         db.executescript("DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS sources; DROP TABLE IF EXISTS files; "
-                         "DROP TABLE IF EXISTS canaries;")
-        db.executescript(_TABLES)
+                         "DROP TABLE IF EXISTS canaries; DROP TABLE IF EXISTS canaries_before;")
+        db.executescript(_TABLES + _CANARIES_TABLE + ";")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
     return db

@@ -584,12 +584,12 @@ def scan_worker_started(key: str, canaries_file: str) -> None:
     scanner_for(key, make)
 
 
-def scan_chunk(item: tuple[str, Path, bytes, bool]) -> list[Leak]:
+def scan_chunk(item: tuple[str, Path, bytes, bool], scanner: Scanner | None = None) -> list[Leak]:
     """(canaries' digest, folder, relative paths joined by NUL and deflated, shapes too?) -> its
-    leaks."""
+    leaks, found by scanner or by this process's automaton of those canaries."""
     key, folder, names, shapes = item
     paths = zlib.decompress(names).decode("utf-8", "surrogateescape").split("\0")
-    return scan_tree(folder, None, paths, shapes, scanner=scanner_for(key, _unknown_canaries))
+    return scan_tree(folder, None, paths, shapes, scanner=scanner or scanner_for(key, _unknown_canaries))
 
 
 def _unknown_canaries() -> Scanner:

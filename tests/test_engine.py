@@ -819,3 +819,76 @@ def test_a_failure_while_the_scan_runs_stops_its_workers_and_keeps_the_old_outpu
         begun[0].submit(len, "")
     assert [p for p in scratch.iterdir() if not p.name.startswith("pymp-")] == []
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+
+
+def test_a_rebuild_scans_unchanged_files_only_for_the_canaries_it_added(bench_content, tmp_path, monkeypatch):
+    """The unchanged files were clean of the last build's canaries: when a source is deleted
+    (canaries only go) they are not scanned again, and when a ref is added they are scanned
+    for that ref alone. Either way the output equals a cold build."""
+    import yaml
+
+    from healthsite import verify
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(bench_content, out, cache_dir=cache)
+    scanned, made = [], []
+    scan_tree, from_lines = verify.scan_tree, verify.Scanner.from_lines.__func__
+
+    def recording_scan_tree(folder, canaries, files=None, shapes=True, scanner=None):
+        scanned.extend(files or [])
+        return scan_tree(folder, canaries, files, shapes, scanner)
+
+    def recording_from_lines(cls, lines):
+        lines = list(lines)
+        made.append(lines)
+        return from_lines(cls, lines)
+    monkeypatch.setattr(verify, "scan_tree", recording_scan_tree)
+    monkeypatch.setattr(verify.Scanner, "from_lines", classmethod(recording_from_lines))
+
+    (bench_content / "sources" / "bench-000003.yaml").unlink()
+    result = build(bench_content, out, cache_dir=cache)
+    assert result.mode == "incremental"
+    assert [name for name in scanned if name.startswith(("sources/", "history/", "badges/"))] == []
+    assert_same_as_cold(bench_content, out, tmp_path)
+
+    scanned.clear(), made.clear()
+    path = bench_content / "sources" / "bench-000004.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["external_accounts"][0]["ref"] = "tt_5550004444_zz"
+    path.write_text(generate.dump(doc), encoding="utf-8")
+    build(bench_content, out, cache_dir=cache)
+    assert ['1"tt_5550004444_zz"\n'] in made  # the added canaries' scanner: that ref alone
+    assert "sources/bench-000010.html" in scanned  # an unchanged page, scanned for it
+    assert_same_as_cold(bench_content, out, tmp_path)
+
+
+def test_a_rebuild_scans_its_site_files_as_they_are_written_and_reports_as_a_cold_build(tmp_path, monkeypatch):
+    """A one-off rebuild of many sources hands each new site-level file to the scan's workers as
+    soon as it is written (sources.json first); a leak in them is reported as a cold build
+    reports it, in the same order."""
+    import yaml
+    content = generate.write_content(tmp_path / "content", 30)
+    monkeypatch.setattr(engine, "STREAM_FROM", 20)  # 27 shown sources count as many
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    build(content, out, cache_dir=cache, jobs=2)
+    streamed = []
+    stream = engine._Scan.stream
+    monkeypatch.setattr(engine._Scan, "stream", lambda self, folder, relpath: streamed.append(relpath)
+                        or stream(self, folder, relpath))
+    foreign = yaml.safe_load((content / "sources" / "bench-000009.yaml").read_text(encoding="utf-8"))
+    path = content / "sources" / "bench-000004.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["name"] = "Zz " + foreign["external_accounts"][0]["ref"]  # shown on its page, its rows, sources.json
+    path.write_text(generate.dump(doc), encoding="utf-8")
+    before = tree(out)
+    with pytest.raises(pipeline.LeakError) as failed:
+        build(content, out, cache_dir=cache, jobs=2)
+    assert streamed[0] == "sources.json" and "index.html" in streamed
+    assert {"sources.json", "index.html", "sources/bench-000004.html"} <= {leak.file for leak in failed.value.leaks}
+    assert tree(out) == before
+    with pytest.raises(pipeline.LeakError) as cold:
+        build(content, tmp_path / "cold", jobs=2)
+    assert failed.value.leaks == cold.value.leaks
+    doc["name"] = "Zz renamed"
+    path.write_text(generate.dump(doc), encoding="utf-8")
+    build(content, out, cache_dir=cache, jobs=2)
+    assert_same_as_cold(content, out, tmp_path)
