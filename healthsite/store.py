@@ -26,7 +26,8 @@ from typing import Iterable, Iterator, Sequence
 
 from .problems import OutputError, Problem
 
-SCHEMA_VERSION = "10"  # 8: the canaries in a table of their own; 9: and the names the site shows; 10: digests
+SCHEMA_VERSION = "11"  # 8: the canaries in a table of their own; 9: and the names the site shows; 10: digests;
+                       # 11: the filter pages' indexes
 WAIT = 600  # seconds a build waits for another one that uses the same cache
 MEMORY = Path(":memory:")  # a store kept for this process only (serve), removed when it ends
 
@@ -46,9 +47,11 @@ CREATE TABLE IF NOT EXISTS sources (
     entry BLOB                        -- its sources.json line (UTF-8)
 );
 CREATE INDEX IF NOT EXISTS sources_order ON sources (shown, rank, sort_name, slug);
--- covering indexes: a rebuild reads every signature and the counts without the wide rows
+-- a covering index: a rebuild reads every signature without the wide rows
 CREATE INDEX IF NOT EXISTS sources_signature ON sources (slug, mtime, size, digest);
-CREATE INDEX IF NOT EXISTS sources_counts ON sources (shown, status, platform);
+-- a filter page's rows in the dashboard's order, and the counts, without visiting every source
+CREATE INDEX IF NOT EXISTS sources_by_status ON sources (shown, status, rank, sort_name, slug);
+CREATE INDEX IF NOT EXISTS sources_by_platform ON sources (shown, platform, rank, sort_name, slug);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
     slug TEXT,                        -- the source it belongs to; NULL: a site-level file
