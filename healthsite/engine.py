@@ -440,7 +440,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             rendered: set[str] = set()
             # A rebuild's workers scan each new site-level file while this process makes the next
             # (a cold build's are busy with every source's pages by then).
-            stream = warm and not store.resident and total >= STREAM_FROM and _workers(jobs) > 1
+            stream = warm and total >= STREAM_FROM and _workers(jobs) > 1
             for relpath, data in _CTX.renderer.site_files(site, dashboard, only=touched):
                 rendered.add(relpath)
                 if data is None:  # a filter page none of whose rows changed
@@ -517,13 +517,7 @@ def _map(func, items: Sequence, jobs: int | None, progress, parallel_from: int =
             workers = min(workers, len(items))
             pool = _fresh_pool(stack, workers, fresh[0], fresh[1]())
         elif parallel:
-            # What the workers inherit is frozen out of the collector's reach, so no collection
-            # in a worker walks (and copies, page by page) the parent's heap; they collect less
-            # often, too: a source leaves almost no cycles behind.
-            gc.freeze()
-            stack.callback(gc.unfreeze)
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"),
-                                                           initializer=_worker_started))
+            pool = _forked_pool(stack, workers)
         if parallel:
             stack.callback(pool.shutdown, cancel_futures=True)
             # A fresh worker has not imported this module, so it gets one item a call (the
@@ -562,6 +556,16 @@ def _each(func, chunk: tuple) -> list:
 
 def _workers(jobs: int | None) -> int:
     return min(jobs or os.cpu_count() or 1, 8)
+
+
+def _forked_pool(stack: contextlib.ExitStack, workers: int) -> ProcessPoolExecutor:
+    """A pool of workers forked from this process, stopped with stack. What they inherit is
+    frozen out of the collector's reach, so no collection in a worker walks (and copies, page by
+    page) the parent's heap; they collect less often, too: a source leaves almost no cycles."""
+    gc.freeze()
+    stack.callback(gc.unfreeze)
+    return stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"),
+                                                   initializer=_worker_started))
 
 
 def _fresh_pool(stack: contextlib.ExitStack, workers: int, initializer, initargs: tuple) -> ProcessPoolExecutor:
@@ -660,9 +664,13 @@ class _Scan(contextlib.ExitStack):
         makes the next: a rebuild's dashboard pages and sources.json, scanned whole, are large
         (34 MB at 10,000 sources), and a core would wait for them otherwise."""
         if self.pool is None:
-            canaries_file = self.enter_context(_canaries_file(self.canaries))
-            self.pool = _fresh_pool(self, _workers(self.jobs), verify.scan_worker_started,
-                                    (self.canaries.key, canaries_file))
+            if self.resident:  # serve's automaton, kept in its process: workers forked from it share it
+                verify.scanner_for(self.canaries.key, lambda: verify.Scanner.from_lines(self.canaries.lines()))
+                self.pool = _forked_pool(self, _workers(self.jobs))
+            else:
+                canaries_file = self.enter_context(_canaries_file(self.canaries))
+                self.pool = _fresh_pool(self, _workers(self.jobs), verify.scan_worker_started,
+                                        (self.canaries.key, canaries_file))
             self.callback(self.pool.shutdown, cancel_futures=True)
         (item,), _ = _scan_items([(folder, [relpath], True)], self.canaries.key)
         self.streamed.append(self.pool.submit(verify.scan_chunk, item))
