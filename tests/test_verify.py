@@ -241,6 +241,24 @@ def test_the_scan_finds_every_canary_that_bytes_find_finds(refs, names, page):
              for text in sorted(texts, key=str.encode)]
     assert verify.Scanner.from_lines(lines).scan_text("page.html", data.decode(), shapes=False) == \
         scanner.scan_text("page.html", data.decode(), shapes=False)
+    dfa_up_to, verify._DFA_UP_TO = verify._DFA_UP_TO, 0  # the NFA, as for more than a thousand anchors
+    try:
+        nfa = verify.Scanner(Canaries(refs=frozenset(refs), foreign_names=frozenset(names)))
+    finally:
+        verify._DFA_UP_TO = dfa_up_to
+    assert nfa.scan_text("page.html", data.decode(), shapes=False) == scanner.scan_text("page.html", data.decode(), shapes=False)
+
+
+def test_canaries_of_many_beginnings_are_found_as_those_of_a_few():
+    """Up to _DFA_UP_TO anchors the automaton is a DFA, beyond that an NFA (a DFA of hundreds
+    of thousands of anchors would be large): both find every canary, each at its line."""
+    refs = sorted(f"{i:04d}{'xyzw'[i % 4]}_ref_{i}" for i in range(verify._DFA_UP_TO + 200))
+    names = ["Account 17 FR", "Zeta"]
+    page = "\n".join(["nothing here"] + refs[::97] + ["Account 17 FR", "-Zeta-", "0003w_ref_3x"])
+    many = verify.Scanner(Canaries(refs=frozenset(refs), foreign_names=frozenset(names)))
+    assert [leak.line for leak in many.scan_text("page.html", page, shapes=False)] == \
+        [line for line, _ in _every_canary_by_find(set(refs), set(names), page.encode())]
+    assert len(many.scan_text("page.html", page, shapes=False)) == len(refs[::97]) + 3
 
 
 def test_canaries_out_of_order_are_refused():
