@@ -861,14 +861,18 @@ def test_a_rebuild_scans_unchanged_files_only_for_the_canaries_it_added(bench_co
     assert_same_as_cold(bench_content, out, tmp_path)
 
 
-def test_a_rebuild_scans_its_site_files_as_they_are_written_and_reports_as_a_cold_build(tmp_path, monkeypatch):
-    """A one-off rebuild of many sources hands each new site-level file to the scan's workers as
-    soon as it is written (sources.json first); a leak in them is reported as a cold build
-    reports it, in the same order."""
+@pytest.mark.parametrize("cache_kind", ["disk", "serve"])
+def test_a_rebuild_scans_its_site_files_as_they_are_written_and_reports_as_a_cold_build(tmp_path, monkeypatch,
+                                                                                        cache_kind):
+    """A rebuild of many sources hands each new site-level file to the scan's workers as soon as
+    it is written (sources.json first): workers of their own in a one-off build, forked from
+    serve's process (sharing its automaton) in serve's. A leak in them is reported as a cold
+    build reports it, in the same order."""
     import yaml
     content = generate.write_content(tmp_path / "content", 30)
     monkeypatch.setattr(engine, "STREAM_FROM", 20)  # 27 shown sources count as many
-    out, cache = tmp_path / "site", tmp_path / "cache"
+    out = tmp_path / "site"
+    cache = tmp_path / "cache" if cache_kind == "disk" else engine.MEMORY
     build(content, out, cache_dir=cache, jobs=2)
     streamed = []
     stream = engine._Scan.stream
