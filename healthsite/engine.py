@@ -476,7 +476,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             added = _all_canaries(store, canary_key) if last_key is None else _added_canaries(store)
             if added.count:
                 fresh = set(changed) | set(site_written)
-                leaks += _scan(*_scan_items([(out, [p for p in store.paths() if p not in fresh], False)], added.key),
+                leaks += _scan(*_scan_items([(out, (p for p in store.paths() if p not in fresh), False)], added.key),
                                added, store.resident, jobs)
         store.end_canaries_aside()
         clock("scan")
