@@ -1,5 +1,6 @@
-"""Benchmark: cold build, no-change rebuild and one-edit rebuild of N synthetic sources,
-with Hugo rendering the same pages from YAML front matter in the same run (where installed).
+"""Benchmark: cold build, no-change rebuild and rebuilds after one edit of each kind (a context
+line, a name, a status, a ref; a source deleted, one added) of N synthetic sources, with Hugo
+rendering the same pages from YAML front matter in the same run (where installed).
 
     python bench/bench.py --sources 10000 [--sources 100000] [--rounds 3] [--no-hugo] [--hugo-pages minimal]
 
@@ -127,22 +128,29 @@ class Size:
             self.trash.discard(self.hugo_site)
             self.trash.discard(self.hugo_out)
         row["nochange_s"], row["nochange_mb"] = isolated(self.build)
-        edited = content / "sources" / f"bench-{self.n // 2:06d}.yaml"
-        edited.write_text(edited.read_text(encoding="utf-8").replace("Synthetic source", "Edited source"),
-                          encoding="utf-8")
-        row["edit_s"], row["edit_mb"] = isolated(self.build)
-        # An edit that changes the dashboard: a renamed source changes its row on the index and a
-        # filter page, and its line of sources.json, so those are made, scanned and written again.
-        renamed = content / "sources" / f"bench-{self.n // 3:06d}.yaml"
-        renamed.write_text(re.sub(r"(?m)^name: ", "name: Renamed ", renamed.read_text(encoding="utf-8"), count=1),
-                           encoding="utf-8")
-        row["rename_s"], row["rename_mb"] = isolated(self.build)
-        # The same two kinds of edit, timed inside one warm process (what `serve` does on every save).
+        # One edit of each kind (generate.EDITS), each to a source of its own, then a source
+        # deleted and one added (its refs and names are new canaries), each rebuilt from the
+        # command line.
+        mbs = [row["nochange_mb"]]
+        for k, (kind, edit) in enumerate(generate.EDITS.items()):
+            edited = generate.shown_file(content, self.n * (k + 1) // 9)
+            edited.write_text(edit(edited.read_text(encoding="utf-8")), encoding="utf-8")
+            row[f"{kind}_s"], mb = isolated(self.build)
+            mbs.append(mb)
+        generate.shown_file(content, self.n * 7 // 9).unlink()
+        row["delete_s"], mb = isolated(self.build)
+        mbs.append(mb)
+        added = generate.shown_file(content, self.n)  # a number after every source's
+        added.write_text(generate.dump(generate.source(int(added.stem.split("-")[1]))), encoding="utf-8")
+        row["add_s"], mb = isolated(self.build)
+        row["rebuild_mb"] = max(mbs + [mb])
+        # The same kinds of edit, timed inside one warm process (what `serve` does on every save).
         warm = [sys.executable, str(HERE / "warm_rebuild.py"), str(content), str(self.work / f"site-{self.n}-warm")]
         done = subprocess.run(warm, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if done.returncode != 0:
             sys.exit(f"warm rebuild failed\n{done.stderr[-2000:]}")
-        row["warm_edit_s"], row["warm_rename_s"] = (float(x) for x in done.stdout.split("\n")[-2].split())
+        for kind, seconds in zip(generate.EDITS, done.stdout.split("\n")[-2].split()):
+            row[f"warm_{kind}_s"] = float(seconds)
         self.trash.discard(self.work / f"site-{self.n}-warm")
 
 
@@ -180,21 +188,28 @@ def main() -> None:
         trash.empty()
     rows = [size.row for size in runs]
     print()
-    print("| sources | pages | cold build | pages/s | peak MB (cold / rebuilds) | no-change rebuild | "
-          "one edit: CLI / warm | one rename: CLI / warm | Hugo cold | Hugo MB | cold vs Hugo (range) | one edit vs Hugo: CLI / warm |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| sources | pages | cold build | pages/s | peak MB (cold / rebuilds) | Hugo cold | Hugo MB | cold vs Hugo (range) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         hugo = f"{r['hugo_s']:.2f} s | {r['hugo_mb']:.0f}" if "hugo_s" in r else "– | –"
         low, high = r.get("ratio_range", (0, 0))
         spread = f" ({low:.2f}–{high:.2f})" if low != high else ""
-        ratios = (f"{r['ratio']:.2f}×{spread} | {r['edit_s'] / r['hugo_s'] * 100:.1f} % / "
-                  f"{r['warm_edit_s'] / r['hugo_s'] * 100:.1f} %"
-                  if "hugo_s" in r else "– | –")
-        rebuilds = max(r["nochange_mb"], r["edit_mb"], r["rename_mb"])
+        ratio = f"{r['ratio']:.2f}×{spread}" if "hugo_s" in r else "–"
         print(f"| {r['n']} | {r['pages']} | {r['cold_s']:.2f} s | {r['pages_per_s']:.0f} | "
-              f"{r['cold_mb']:.0f} / {rebuilds:.0f} | {r['nochange_s']:.2f} s | "
-              f"{r['edit_s']:.2f} s / {r['warm_edit_s'] * 1000:.0f} ms | "
-              f"{r['rename_s']:.2f} s / {r['warm_rename_s'] * 1000:.0f} ms | {hugo} | {ratios} |")
+              f"{r['cold_mb']:.0f} / {r['rebuild_mb']:.0f} | {hugo} | {ratio} |")
+    print()
+    kinds = list(generate.EDITS) + ["delete", "add"]
+    print("| sources | no-change rebuild | " + " | ".join(f"{kind}: CLI / warm" if kind in generate.EDITS else kind
+                                                       for kind in kinds) + " | slowest vs Hugo: CLI / warm |")
+    print("| ---: | ---: | " + " | ".join("---:" for _ in kinds) + " | ---: |")
+    for r in rows:
+        cells = [f"{r[f'{kind}_s']:.2f} s" + (f" / {r[f'warm_{kind}_s'] * 1000:.0f} ms" if kind in generate.EDITS else "")
+                 for kind in kinds]
+        slowest = max(r[f"{kind}_s"] for kind in kinds)
+        warm_slowest = max(r[f"warm_{kind}_s"] for kind in generate.EDITS)
+        versus = (f"{slowest / r['hugo_s'] * 100:.1f} % / {warm_slowest / r['hugo_s'] * 100:.1f} %"
+                  if "hugo_s" in r else "–")
+        print(f"| {r['n']} | {r['nochange_s']:.2f} s | " + " | ".join(cells) + f" | {versus} |")
     print()
     for small, big in zip(runs, runs[1:]):  # each round's two cold builds ran one after the other
         ours = [b / a for (a, _), (b, _) in zip(small.colds, big.colds)]

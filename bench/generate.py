@@ -6,6 +6,7 @@ incremental-build tests.
 from __future__ import annotations
 
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -32,13 +33,24 @@ STATUS_REASONS = {
 STATUSES = list(STATUS_REASONS)
 
 
+def _foreign(i: int) -> bool:
+    return i % 10 == 9  # a tenth of the sources are another profile's
+
+
+def shown_file(content: Path, i: int) -> Path:
+    """The file of the first source from the i-th on that the site shows (the authorized profile's)."""
+    while _foreign(i):
+        i += 1
+    return content / "sources" / f"bench-{i:06d}.yaml"
+
+
 def source(i: int) -> dict:
     rng = random.Random(i)
     platform = list(PLATFORMS)[i % len(PLATFORMS)]
     prefix, api, error = PLATFORMS[platform]
     status = STATUSES[rng.randrange(len(STATUSES))]
     country = COUNTRIES[i % len(COUNTRIES)]
-    profile = "northwind" if i % 10 == 9 else "cyspera"
+    profile = "northwind" if _foreign(i) else "cyspera"
     reasons = rng.choice(STATUS_REASONS[status])
     runs = []
     for r in range(rng.randint(3, 12)):
@@ -82,6 +94,24 @@ def source(i: int) -> dict:
     if rng.random() < 0.3:
         doc["notes"] = f"Reviewed by *QA* on run {i}.\n\n- check spend\n- check [the changelog](https://example.com/changelog)"
     return doc
+
+
+def _other_status(text: str) -> str:
+    current = re.search(r"(?m)^status: (\w+)", text).group(1)
+    return re.sub(r"(?m)^status: \w+", "status: " + ("degraded" if current == "failing" else "failing"), text, count=1)
+
+
+# The kinds of edit a benchmark rebuilds after, as what each does to a source file's text.
+EDITS = {
+    # Its context line: only its own page shows it.
+    "edit": lambda text: text.replace("(preview)", "(preview, edited)", 1),
+    # Its name: its row on the index and a filter page, and its line of sources.json, change too.
+    "rename": lambda text: re.sub(r"(?m)^name: ", "name: Renamed ", text, count=1),
+    # Its status: its row moves from one status page to another, and every dashboard page's counts change.
+    "status": _other_status,
+    # An account's ref (a digit more): a new canary, which every unchanged file is scanned for.
+    "new ref": lambda text: re.sub(r"(?m)^(\s*ref: \S*?\d)(_)", r"\g<1>7\2", text, count=1),
+}
 
 
 def dump(doc: dict) -> str:
