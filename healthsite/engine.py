@@ -425,6 +425,17 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         # while this process makes the site-level files (a core would be idle otherwise).
         scan = stack.enter_context(_Scan(_all_canaries(store, canary_key), store.resident, jobs))
         scan.begin([(stage.root, sorted(changed) if warm else store.source_paths(), False)])
+        # A new canary may already be in an unchanged page (a ref pasted into a note before it was
+        # any source's ref): the unchanged files, which the last build found clean of its
+        # canaries, are scanned for those this build added, the sources' own files from now on
+        # (the site-level ones once it is known which are unchanged).
+        added_scan = None
+        if warm and canary_key != last_key:
+            added = _all_canaries(store, canary_key) if last_key is None else _added_canaries(store)
+            if added.count:
+                added_scan = stack.enter_context(_Scan(added, store.resident, jobs))
+                rewritten = set(changed)
+                added_scan.begin([(out, (p for p in store.source_paths() if p not in rewritten), False)])
 
         platform_counts = store.counts("platform")
         total = sum(platform_counts.values())  # every shown source has one platform
@@ -469,19 +480,14 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         # Every source's own files had their shapes scanned as they were rendered; here the
         # canaries over what is new, and the site-level files in full.
         leaks += scan.finish([(stage.root, [] if scan.streamed else sorted(site_written), True)])
-        if warm and canary_key != last_key:
-            # A new canary may already be in an unchanged page (a ref pasted into a note before it
-            # was any source's ref): the unchanged files, which the last build found clean of its
-            # canaries, are scanned for those this build added.
-            added = _all_canaries(store, canary_key) if last_key is None else _added_canaries(store)
-            if added.count:
-                fresh = set(changed) | set(site_written)
-                leaks += _scan(*_scan_items([(out, (p for p in store.paths() if p not in fresh), False)], added.key),
-                               added, store.resident, jobs)
+        site_paths = set(store.files_of(None))
+        if added_scan is not None:
+            rewritten = set(site_written)
+            leaks += added_scan.finish([(out, sorted(p for p in site_paths if p not in rewritten), False)])
         store.end_canaries_aside()
         clock("scan")
         if leaks:
-            raise LeakError(leaks)
+            raise LeakError(_in_report_order(leaks, site_paths))
 
         written = sorted(changed) + site_written
         written_count = new_count + len(site_written)
@@ -500,6 +506,13 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
     clock("write")
     clock.report()
     return EngineResult(site, total, warnings, files_count, pages or 0, mode, processed, written_count, len(deleted))
+
+
+def _in_report_order(leaks: list[verify.Leak], site_paths: set[str]) -> list[verify.Leak]:
+    """The leaks as every build reports them, whatever it scanned when: the site-level files'
+    by path, then the sources' own files' by path; each file's as they were found (shapes, then
+    canaries, each by line)."""
+    return sorted(leaks, key=lambda leak: (leak.file not in site_paths, leak.file))
 
 
 def _map(func, items: Sequence, jobs: int | None, progress, parallel_from: int = PARALLEL_FROM, fresh=None):
@@ -571,7 +584,8 @@ def _forked_pool(stack: contextlib.ExitStack, workers: int) -> ProcessPoolExecut
 def _fresh_pool(stack: contextlib.ExitStack, workers: int, initializer, initargs: tuple) -> ProcessPoolExecutor:
     """A pool of scan workers forked from scanworkers' small server process (started for it,
     stopped with stack once the pool has shut down)."""
-    stack.callback(scanworkers.stop_server)
+    scanworkers.hold_server()
+    stack.callback(scanworkers.release_server)
     return stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=scanworkers.context(),
                                                    initializer=initializer, initargs=initargs))
 

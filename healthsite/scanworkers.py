@@ -61,3 +61,21 @@ def stop_server() -> None:
     stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
     if stop is not None:  # CPython 3.8 and later
         stop()
+
+
+_HOLDERS = 0  # pools of this build using the server now: a scan of the canaries a rebuild added
+              # runs beside the scan of its new files, and the server waits for every worker
+
+
+def hold_server() -> None:
+    """A pool is about to use the server (started when it first forks a worker)."""
+    global _HOLDERS
+    _HOLDERS += 1
+
+
+def release_server() -> None:
+    """A pool that held the server is shut down: the last one stops it (stop_server)."""
+    global _HOLDERS
+    _HOLDERS -= 1
+    if _HOLDERS == 0:
+        stop_server()

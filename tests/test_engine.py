@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 import random
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -895,4 +896,52 @@ def test_a_rebuild_scans_its_site_files_as_they_are_written_and_reports_as_a_col
     doc["name"] = "Zz renamed"
     path.write_text(generate.dump(doc), encoding="utf-8")
     build(content, out, cache_dir=cache, jobs=2)
+    assert_same_as_cold(content, out, tmp_path)
+
+
+def test_a_failed_rebuild_reports_its_leaks_in_a_cold_builds_order(bench_content, tmp_path):
+    """Whatever a rebuild scanned when (changed pages, unchanged ones for a new canary, the
+    site-level files), its leaks are reported as a cold build's are: the site-level files' by
+    path, then the sources' own files' by path."""
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    ref = "tt_5550001113_zz"
+    quiet = bench_content / "sources" / "bench-000001.yaml"
+    quiet.write_text(quiet.read_text().replace("(preview)", f"(preview) see {ref}"), encoding="utf-8")
+    named = bench_content / "sources" / "bench-000002.yaml"
+    named.write_text(re.sub(r"(?m)^name: ", f"name: Zz {ref} ", named.read_text(), count=1), encoding="utf-8")
+    build(bench_content, out, cache_dir=cache)
+    doc = generate.source(2000)
+    doc["external_accounts"][0]["ref"] = ref
+    doc["context"] = f"Pasted {ref} here too."  # its own page, scanned as changed
+    (bench_content / "sources" / "bench-002000.yaml").write_text(generate.dump(doc), encoding="utf-8")
+    with pytest.raises(pipeline.LeakError) as failed:
+        build(bench_content, out, cache_dir=cache)
+    files = [leak.file for leak in failed.value.leaks]
+    assert {"sources/bench-000001.html", "sources/bench-000002.html", "sources/bench-002000.html",
+            "index.html", "sources.json"} <= set(files)
+    with pytest.raises(pipeline.LeakError) as cold:
+        build(bench_content, tmp_path / "cold", cache_dir=None)
+    assert str(failed.value) == str(cold.value)
+
+
+def test_a_rebuild_that_scans_for_added_canaries_and_streams_its_site_files_ends(tmp_path):
+    """Two pools of scan workers at once from the one server (the unchanged files scanned for a
+    new ref, the new site-level files as they are written): the first to end does not stop the
+    server under the other's workers (it waited for them, and they for work: the build hung)."""
+    import subprocess
+    import yaml
+    content = generate.write_content(tmp_path / "content", engine.PARALLEL_FROM + 40)
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    script = (f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
+              "from healthsite import engine, pipeline\n"
+              "engine.STREAM_FROM = 20\n"
+              f"pipeline.build(__import__('pathlib').Path({str(content)!r}), __import__('pathlib').Path({str(out)!r}), "
+              f"cache_dir=__import__('pathlib').Path({str(cache)!r}), jobs=2)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120, capture_output=True)
+    path = content / "sources" / "bench-000004.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["name"] = "Renamed " + doc["name"]  # its rows and sources.json: streamed
+    doc["external_accounts"][0]["ref"] += "7"  # a new canary: every unchanged file scanned for it
+    path.write_text(generate.dump(doc), encoding="utf-8")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120, capture_output=True)
     assert_same_as_cold(content, out, tmp_path)
