@@ -226,6 +226,9 @@ class _CanarySet:
     count: int
     kept: bool = True
 
+    def scanner(self) -> verify.Scanner:
+        return verify.Scanner.from_lines(self.lines())
+
 
 def _all_canaries(store: Store, key: str) -> _CanarySet:
     return _CanarySet(key, store.canary_lines, store.canary_count())
@@ -482,8 +485,8 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         leaks += scan.finish([(stage.root, [] if scan.streamed else sorted(site_written), True)])
         site_paths = set(store.files_of(None))
         if added_scan is not None:
-            rewritten = set(site_written)
-            leaks += added_scan.finish([(out, sorted(p for p in site_paths if p not in rewritten), False)])
+            site_rewritten = set(site_written)
+            leaks += added_scan.finish([(out, sorted(p for p in site_paths if p not in site_rewritten), False)])
         store.end_canaries_aside()
         clock("scan")
         if leaks:
@@ -635,9 +638,9 @@ def _scan(items: list, total: int, canaries: _CanarySet, resident: bool, jobs: i
             return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2, fresh=fresh)
                     for leak in found]
         if not canaries.kept:  # here, with an automaton that goes when the files are scanned
-            scanner = verify.Scanner.from_lines(canaries.lines())
+            scanner = canaries.scanner()
             return [leak for item in items for leak in verify.scan_chunk(item, scanner)]
-        verify.scanner_for(canaries.key, lambda: verify.Scanner.from_lines(canaries.lines()))
+        verify.scanner_for(canaries.key, canaries.scanner)
         return [leak for found in _map(verify.scan_chunk, items, jobs, None, parallel_from=2) for leak in found]
 
 
@@ -647,8 +650,7 @@ class _Scan(contextlib.ExitStack):
     this process makes the site-level files, which the workers then scan too. A one-off
     rebuild's site-level files can go to the workers one by one as they are written (stream).
     Fewer files, or serve's (its automaton is in its own process), are all scanned at the end, by
-    _scan. Either way the leaks come in the same order: the site-level files' (streamed, or
-    finish's first groups) by path, then begin's."""
+    _scan. The build puts the leaks in the order it reports them in (_in_report_order)."""
 
     def __init__(self, canaries: _CanarySet, resident: bool, jobs: int | None):
         super().__init__()
@@ -679,7 +681,7 @@ class _Scan(contextlib.ExitStack):
         (34 MB at 10,000 sources), and a core would wait for them otherwise."""
         if self.pool is None:
             if self.resident:  # serve's automaton, kept in its process: workers forked from it share it
-                verify.scanner_for(self.canaries.key, lambda: verify.Scanner.from_lines(self.canaries.lines()))
+                verify.scanner_for(self.canaries.key, self.canaries.scanner)
                 self.pool = _forked_pool(self, _workers(self.jobs))
             else:
                 canaries_file = self.enter_context(_canaries_file(self.canaries))
@@ -690,16 +692,15 @@ class _Scan(contextlib.ExitStack):
         self.streamed.append(self.pool.submit(verify.scan_chunk, item))
 
     def finish(self, first: list[tuple[Path, Iterable[str], bool]]) -> list[verify.Leak]:
-        """The leaks of every file: the streamed ones' and first's, by path, then begin's; the
-        workers are stopped."""
+        """The leaks of every file (the streamed ones, first's and begin's); the workers are
+        stopped."""
         first, before = _scan_items(first, self.canaries.key)
         with self:
             if self.pool is None:
                 return _scan(first + self.begun, before + self.total, self.canaries, self.resident, self.jobs)
             futures = [self.pool.submit(verify.scan_chunk, item) for item in first]
             begun = [self.pool.submit(verify.scan_chunk, item) for item in self.begun]  # if no feeder has them
-            ahead = [leak for future in self.streamed + futures for leak in future.result()]
-            return (sorted(ahead, key=lambda leak: leak.file)  # stable: each file's leaks stay in order
+            return ([leak for future in self.streamed + futures for leak in future.result()]
                     + (self.feeder.result() if self.feeder is not None else [])
                     + [leak for future in begun for leak in future.result()])
 

@@ -389,9 +389,6 @@ class Scanner:
             found += _tokens(name, unescaped)
         return _by_line(found)
 
-    def _canaries(self, name: str, text: str) -> list[Leak]:
-        return self._canaries_in(name, text.encode("utf-8", "surrogatepass"))
-
     def _canaries_in(self, name: str, data: bytes) -> list[Leak]:
         return [Leak(name, data.count(b"\n", 0, start) + 1, _REF if flags & 1 else _NAME)
                 for (start, _), flags in self._spans(data).items()]
