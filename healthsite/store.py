@@ -244,12 +244,12 @@ class Store:
 
     def set_foreign_names(self, shortest: int) -> None:
         """Every source's names that another profile must not see, of shortest characters or
-        more, each once: none a canary yet (set_canaries makes them so). Made by SQLite from the
-        sources' lists: at 100,000 sources 30,000 names, never a set of them in this process.
+        more, each once: none a canary yet (set_canaries makes them so). Streamed from the
+        sources' lists into SQLite: at 100,000 sources 30,000 names, never a set of them in this process.
         Their digest (of foreign_name_lines) is kept as the meta "names"."""
         self.db.execute("DELETE FROM canaries")
-        self.db.execute("INSERT OR IGNORE INTO canaries SELECT 2, names.value FROM sources, "
-                        "json_each(sources.foreign_names) AS names WHERE length(names.value) >= ?", (shortest,))
+        self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (2, ?)",
+                            ((name,) for name in self._each("foreign_names") if len(name) >= shortest))
         self.set_meta(names=_digest_of(self.foreign_name_lines()))
 
     def foreign_name_lines(self) -> Iterator[str]:
@@ -257,11 +257,6 @@ class Store:
         for (line,) in self.db.execute("SELECT '0' || json_quote(text) || char(10) FROM canaries "
                                        "WHERE kind != 1 ORDER BY text"):
             yield line
-
-    def canary_refs(self) -> Iterator[str]:
-        """Every source's raw refs, one by one."""
-        for (refs,) in self.db.execute("SELECT refs FROM sources"):
-            yield from json.loads(refs)
 
     def canary_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM canaries WHERE kind < 2").fetchone()[0]
@@ -304,14 +299,27 @@ class Store:
                 yield line
         return _digest_of(counted()), count
 
-    def set_canaries(self, refs: Iterable[str], shown: Iterable[str]) -> str:
+    def set_canaries(self, shown: Iterable[str] | None) -> str:
         """Keep the canaries for the next build and the scan's workers: the foreign names but
-        those the site shows, and refs; return their digest (of canary_lines). Streamed in,
-        never a set in memory."""
-        self.db.execute("UPDATE canaries SET kind = 0 WHERE kind = 2")
-        self.db.executemany("UPDATE canaries SET kind = 2 WHERE kind = 0 AND text = ?", ((name,) for name in shown))
-        self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (1, ?)", ((ref,) for ref in refs))
+        those the site shows, and every source's raw refs; return their digest (of
+        canary_lines). shown: the names the site shows, of those set_foreign_names made; None:
+        the names (canaries or shown) as they were set aside (set_canaries_aside), only the refs
+        made again. Streamed in, never a set in memory."""
+        if shown is None:
+            self.db.execute("INSERT INTO canaries SELECT kind, text FROM canaries_before WHERE kind != 1")
+        else:
+            self.db.execute("UPDATE canaries SET kind = 0 WHERE kind = 2")
+            self.db.executemany("UPDATE canaries SET kind = 2 WHERE kind = 0 AND text = ?", ((name,) for name in shown))
+        self.db.executemany("INSERT OR IGNORE INTO canaries VALUES (1, ?)", ((ref,) for ref in self._each("refs")))
         return _digest_of(self.canary_lines())
+
+    def _each(self, column: str) -> Iterator[str]:
+        """Every source's refs or foreign names, one by one. Read by json, not SQLite's json_each,
+        which ends a string at an escaped NUL ("a\\u0000b" is "a"): a name cut short of
+        FOREIGN_NAME_MIN would be no canary."""
+        assert column in ("refs", "foreign_names")
+        for (items,) in self.db.execute(f"SELECT {column} FROM sources"):
+            yield from json.loads(items)
 
     def shown_texts(self) -> Iterator[str]:
         for (text,) in self.db.execute("SELECT shown_text FROM sources WHERE shown = 1"):

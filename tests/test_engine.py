@@ -945,3 +945,86 @@ def test_a_rebuild_that_scans_for_added_canaries_and_streams_its_site_files_ends
     path.write_text(generate.dump(doc), encoding="utf-8")
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120, capture_output=True)
     assert_same_as_cold(content, out, tmp_path)
+
+
+def _store_canaries(cache: Path) -> tuple[list[str], list[str]]:
+    """The canary lines a build kept in its store, and its foreign names (canaries or shown)."""
+    from healthsite.store import Store
+    store = Store.open(cache)
+    try:
+        return list(store.canary_lines()), list(store.foreign_name_lines())
+    finally:
+        store.close()
+
+
+def test_a_rebuild_that_changes_refs_alone_keeps_the_names_and_equals_a_cold_builds_canaries(bench_content, tmp_path,
+                                                                                              monkeypatch):
+    """A ref edited, or a source added or deleted that adds no foreign name and shows none,
+    changes the refs alone: the names the site shows are not looked for again in every shown
+    text, and the canaries kept are a cold build's. A source deleted whose text showed a foreign
+    name makes that name a canary again."""
+    import yaml
+
+    from healthsite import resolve
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    others = [i for i in range(40) if generate.source(i)["profile"] != "cyspera"]
+    foreign = generate.source(others[0])["name"]
+    shows = bench_content / "sources" / "bench-000000.yaml"
+    shows.write_text(shows.read_text().replace("\ncontext: ", f"\ncontext: Compare with {foreign}. ", 1), encoding="utf-8")
+    build(bench_content, out, cache_dir=cache)
+    shown_names = resolve.shown_names
+    scans: list[int] = []
+
+    def counted(*args):
+        scans.append(1)
+        return shown_names(*args)
+    monkeypatch.setattr(resolve, "shown_names", counted)
+
+    def cold_canaries() -> tuple[list[str], list[str]]:
+        shutil.rmtree(tmp_path / "cold-cache", ignore_errors=True)
+        build(bench_content, tmp_path / "cold", cache_dir=tmp_path / "cold-cache")
+        scans.clear()  # a cold build scans them
+        return _store_canaries(tmp_path / "cold-cache")
+
+    path = bench_content / "sources" / "bench-000004.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["external_accounts"][0]["ref"] = "tt_5550004444_zz"
+    path.write_text(generate.dump(doc), encoding="utf-8")
+    build(bench_content, out, cache_dir=cache)
+    kept = _store_canaries(cache)
+    assert scans == [] and '1"tt_5550004444_zz"\n' in kept[0]
+    assert kept == cold_canaries()
+
+    mine = next(i for i in range(5, 40) if i not in others)
+    (bench_content / "sources" / f"bench-{mine:06d}.yaml").unlink()
+    for step in ("delete", "add"):
+        if step == "add":
+            added = generate.shown_file(bench_content, 100)
+            added.write_text(generate.dump(generate.source(int(added.stem.split("-")[1]))), encoding="utf-8")
+        build(bench_content, out, cache_dir=cache)
+        assert scans == [], step
+        kept = _store_canaries(cache)
+        assert kept == cold_canaries(), step
+
+    assert f'0{json.dumps(foreign)}\n' not in kept[0]  # shown by bench-000000
+    shows.unlink()
+    build(bench_content, out, cache_dir=cache)
+    kept = _store_canaries(cache)
+    assert scans and f'0{json.dumps(foreign)}\n' in kept[0]
+    assert kept == cold_canaries()
+    assert_same_as_cold(bench_content, out, tmp_path)
+
+
+def test_a_foreign_name_or_ref_with_a_nul_in_it_is_a_whole_canary(bench_content, tmp_path):
+    """The store reads the sources' lists of refs and names whole: SQLite's json_each would end
+    "Zq\\u0000 Hidden Brand" at the NUL, a name too short to be looked for."""
+    others = [i for i in range(40) if generate.source(i)["profile"] != "cyspera"]
+    path = bench_content / "sources" / f"bench-{others[0]:06d}.yaml"
+    doc = generate.source(others[0])
+    doc["external_accounts"][0]["name"] = "Zq\0 Hidden Brand"
+    doc["external_accounts"][0]["ref"] = "tt_55\0_55566677"
+    path.write_text(generate.dump(doc), encoding="utf-8")
+    build(bench_content, tmp_path / "site", cache_dir=tmp_path / "cache")
+    lines, names = _store_canaries(tmp_path / "cache")
+    assert '0"Zq\\u0000 Hidden Brand"\n' in lines and '0"Zq\\u0000 Hidden Brand"\n' in names
+    assert '1"tt_55\\u0000_55566677"\n' in lines
