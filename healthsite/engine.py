@@ -69,6 +69,7 @@ class SourceResult:
     entry: bytes = b""  # authorized sources: its sources.json line
     rows: tuple[str, str] = ("", "")  # authorized sources: its dashboard rows (index, filter pages)
     outputs: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of its files
+    as_shown: list[str] = field(default_factory=list)  # those of its files that read as shown (verify.reads_as_shown)
     leaks: list = field(default_factory=list)  # token shapes or active content in its files
 
 
@@ -170,6 +171,8 @@ def _resolved(file: SourceFile, loaded: LoadedSource, ctx: _Context, digest: byt
         if ctx.stage is not None:
             _write(ctx, relpath, data)
         result.outputs[relpath] = _digest(data)
+        if verify.reads_as_shown(data):
+            result.as_shown.append(relpath)
     result.entry = export_entry_text(view)
     result.rows = ctx.renderer.rows(ctx.shell, view)
     result.summary = (view.status, view.platform.id)
@@ -406,7 +409,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             if warm:
                 changed += new
             new_count += len(new)
-            store.set_files(result.slug, new)
+            store.set_files(result.slug, new, result.as_shown)
             store.put(result)
         if problems:
             store.delete_sources(gone)
@@ -454,7 +457,8 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             if added.count:
                 added_scan = stack.enter_context(_Scan(added, store.resident, jobs))
                 rewritten = set(changed)
-                added_scan.begin([(out, (p for p in store.source_paths() if p not in rewritten), False)])
+                added_scan.begin([(out, (p for p in store.source_paths(as_shown) if p not in rewritten), False, as_shown)
+                                  for as_shown in (True, False)])
 
         platform_counts = store.counts("platform")
         total = sum(platform_counts.values())  # every shown source has one platform
@@ -613,17 +617,19 @@ def _worker_started() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-def _scan_items(groups: list[tuple[Path, Iterable[str], bool]], key: str) -> tuple[list, int]:
+def _scan_items(groups: list[tuple], key: str) -> tuple[list, int]:
     """The scan's work: (key, folder, 256 relative paths joined by NUL and deflated, shapes
-    too?), and the number of files. A pool holds every chunk until it is done, and a cold build
+    too?, bytes read as shown?), and the number of files. groups: (folder, relative paths,
+    shapes too?) and, if the files' bytes are known to read as shown, True. A pool holds every chunk until it is done, and a cold build
     hands over every source's files at once: 200,000 names as strings of their own are three
     times the memory of joined ones, and joined ones (6 MB at 100,000 sources) ten times that of
     deflated ones (paths in order begin alike; about 40 ms for 200,000)."""
     items: list[tuple[str, Path, bytes, bool]] = []
     total = 0
-    for folder, names, shapes in groups:
+    for folder, names, shapes, *as_shown in groups:
         for chunk in _batched(names, 256):
-            items.append((key, folder, zlib.compress("\0".join(chunk).encode("utf-8", "surrogateescape"), 1), shapes))
+            items.append((key, folder, zlib.compress("\0".join(chunk).encode("utf-8", "surrogateescape"), 1), shapes,
+                          as_shown == [True]))
             total += len(chunk)
     return items, total
 
@@ -677,8 +683,9 @@ class _Scan(contextlib.ExitStack):
         self.total = 0  # files in them
         self.streamed: list[Future] = []  # the scans of the files stream was given
 
-    def begin(self, groups: list[tuple[Path, Iterable[str], bool]]) -> None:
-        """Groups of files (folder, relative paths, whether for shapes too) to scan; read at once."""
+    def begin(self, groups: list[tuple]) -> None:
+        """Groups of files (folder, relative paths, whether for shapes too, and True if their bytes
+        read as shown) to scan; read at once."""
         self.begun, self.total = _scan_items(groups, self.canaries.key)
         if self.resident or not _many(self.begun, self.total, self.jobs):
             return
@@ -707,7 +714,7 @@ class _Scan(contextlib.ExitStack):
         (item,), _ = _scan_items([(folder, [relpath], True)], self.canaries.key)
         self.streamed.append(self.pool.submit(verify.scan_chunk, item))
 
-    def finish(self, first: list[tuple[Path, Iterable[str], bool]]) -> list[verify.Leak]:
+    def finish(self, first: list[tuple]) -> list[verify.Leak]:
         """The leaks of every file (the streamed ones, first's and begin's); the workers are
         stopped."""
         first, before = _scan_items(first, self.canaries.key)

@@ -26,8 +26,8 @@ from typing import Iterable, Iterator, Sequence
 
 from .problems import OutputError, Problem
 
-SCHEMA_VERSION = "11"  # 8: the canaries in a table of their own; 9: and the names the site shows; 10: digests;
-                       # 11: the filter pages' indexes
+SCHEMA_VERSION = "12"  # 8: the canaries in a table of their own; 9: and the names the site shows; 10: digests;
+                       # 11: the filter pages' indexes; 12: which files read as shown
 WAIT = 600  # seconds a build waits for another one that uses the same cache
 MEMORY = Path(":memory:")  # a store kept for this process only (serve), removed when it ends
 
@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
     slug TEXT,                        -- the source it belongs to; NULL: a site-level file
     digest TEXT,                      -- sha256 of its bytes
-    size INTEGER, mtime INTEGER       -- as written into the output (NULL until it is)
+    size INTEGER, mtime INTEGER,      -- as written into the output (NULL until it is)
+    as_shown INTEGER                  -- 1: its bytes are its text as shown (verify.reads_as_shown)
 );
 CREATE INDEX IF NOT EXISTS files_slug ON files (slug);
 """
@@ -335,17 +336,21 @@ class Store:
         row = self.db.execute("SELECT digest FROM files WHERE path = ?", (path,)).fetchone()
         return row[0] if row else None
 
-    def set_files(self, slug: str | None, files: dict[str, str]) -> None:
-        """Record files as written anew (their size and time are stamped after the write)."""
-        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, NULL, NULL)",
-                            ((path, slug, digest) for path, digest in files.items()))
+    def set_files(self, slug: str | None, files: dict[str, str], as_shown: Iterable[str] = ()) -> None:
+        """Record files as written anew (their size and time are stamped after the write);
+        as_shown: those of them whose bytes read as their text as shown."""
+        as_shown = set(as_shown)
+        self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, NULL, NULL, ?)",
+                            ((path, slug, digest, int(path in as_shown)) for path, digest in files.items()))
 
     def delete_files(self, paths) -> None:
         self.db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
 
-    def source_paths(self) -> Iterator[str]:
-        """The sources' own files, in order, one by one."""
-        for (path,) in self.db.execute("SELECT path FROM files WHERE slug IS NOT NULL ORDER BY path"):
+    def source_paths(self, as_shown: bool | None = None) -> Iterator[str]:
+        """The sources' own files, in order, one by one; as_shown: only those whose bytes read
+        as their text as shown (True) or the others (False)."""
+        where = "" if as_shown is None else f" AND as_shown IS {1 if as_shown else 'NOT 1'}"
+        for (path,) in self.db.execute(f"SELECT path FROM files WHERE slug IS NOT NULL{where} ORDER BY path"):
             yield path
 
     def file_count(self) -> tuple[int, int]:

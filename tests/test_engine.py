@@ -834,9 +834,13 @@ def test_a_rebuild_scans_unchanged_files_only_for_the_canaries_it_added(bench_co
     scanned, made = [], []
     scan_tree, from_lines = verify.scan_tree, verify.Scanner.from_lines.__func__
 
-    def recording_scan_tree(folder, canaries, files=None, shapes=True, scanner=None):
+    as_shown = set()
+
+    def recording_scan_tree(folder, canaries, files=None, shapes=True, scanner=None, **kwargs):
         scanned.extend(files or [])
-        return scan_tree(folder, canaries, files, shapes, scanner)
+        if kwargs.get("as_shown"):
+            as_shown.update(files or [])
+        return scan_tree(folder, canaries, files, shapes, scanner, **kwargs)
 
     def recording_from_lines(cls, lines):
         lines = list(lines)
@@ -859,6 +863,7 @@ def test_a_rebuild_scans_unchanged_files_only_for_the_canaries_it_added(bench_co
     build(bench_content, out, cache_dir=cache)
     assert ['1"tt_5550004444_zz"\n'] in made  # the added canaries' scanner: that ref alone
     assert "sources/bench-000010.html" in scanned  # an unchanged page, scanned for it
+    assert "sources/bench-000010.html" in as_shown  # its bytes known to read as shown: not decoded
     assert_same_as_cold(bench_content, out, tmp_path)
 
 

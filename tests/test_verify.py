@@ -174,7 +174,8 @@ _PAGE_PIECES = [c.encode() for c in _CANARY_PIECES] + [
 def test_a_page_scanned_in_its_bytes_gives_what_its_text_gives(tmp_path, canaries, pieces):
     """A page whose references are only the escaper's five is scanned for canaries in its raw
     bytes, without decoding and unescaping it: the same findings at the same lines as scan_text
-    over its text as shown, whatever the canaries, references and bytes (invalid UTF-8 too)."""
+    over its text as shown, whatever the canaries, references and bytes (invalid UTF-8 too), and
+    whether or not the page is known to read as shown."""
     refs = frozenset(c for i, c in enumerate(canaries) if i % 2 == 0)
     scanner = verify.Scanner(Canaries(refs=refs, foreign_names=frozenset(canaries) - refs))
     data = b"".join(pieces)
@@ -183,6 +184,12 @@ def test_a_page_scanned_in_its_bytes_gives_what_its_text_gives(tmp_path, canarie
     expected = scanner.scan_text("page.html", data.decode("utf-8", errors="replace"), shapes=False)
     assert scanner.scan_file(path, "page.html", shapes=False) == expected
     assert scanner.scan_file(str(path), "page.html", shapes=False) == expected
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    if verify.reads_as_shown(data):  # as the build knows of a page it made: not checked again
+        assert scanner.scan_file(path, "page.html", shapes=False, as_shown=True) == expected
 
 
 def test_a_page_of_plain_references_is_scanned_in_its_bytes(tmp_path, monkeypatch):
