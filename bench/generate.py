@@ -109,8 +109,9 @@ EDITS = {
     "rename": lambda text: re.sub(r"(?m)^name: ", "name: Renamed ", text, count=1),
     # Its status: its row moves from one status page to another, and every dashboard page's counts change.
     "status": _other_status,
-    # An account's ref (a digit more): a new canary, which every unchanged file is scanned for.
-    "new ref": lambda text: re.sub(r"(?m)^(\s*ref: \S*?\d)(_)", r"\g<1>7\2", text, count=1),
+    # An account's ref (a digit more, after its platform's prefix): a new canary, which every
+    # unchanged file is scanned for.
+    "new ref": lambda text: re.sub(r"(?m)^(\s*ref: [A-Za-z0-9]+?_\d+)", r"\g<1>7", text, count=1),
 }
 
 

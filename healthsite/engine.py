@@ -307,24 +307,30 @@ def run(content: Path, out: Path, profile: str | None, strict: bool, templates: 
     head = load_head(content)
     listed_at = time.time_ns()  # before any file's signature is taken
     files, list_problems, list_warnings = list_sources(head.root)
-    problems = head.problems + list_problems
-    if not (head.site is not None and len(head.catalog) == len(CATALOG_FILES)):
-        # Nothing to check the sources against: report what can be read, file by file.
-        for file in files:
-            problems += load_source(file)[1]
-        raise ContentError(problems + head.warnings + list_warnings)
-    catalog, authorized = resolving.resolve_head(head, problems, profile)
-    shell = resolving.site_view(head, catalog, authorized, ())
-    head_key = _head_key(head.root, templates, authorized)
-    out_key = str(out.resolve())
+    with contextlib.ExitStack() as early:
+        if cache_dir not in (None, MEMORY) and len(files) >= STREAM_FROM and _workers(jobs) > 1:
+            # A rebuild of this many sources scans on workers when its canaries or site-level
+            # files change: their server starts now, beside the steps before (scanworkers.start_early).
+            scanworkers.start_early()
+            early.callback(scanworkers.release_server)
+        problems = head.problems + list_problems
+        if not (head.site is not None and len(head.catalog) == len(CATALOG_FILES)):
+            # Nothing to check the sources against: report what can be read, file by file.
+            for file in files:
+                problems += load_source(file)[1]
+            raise ContentError(problems + head.warnings + list_warnings)
+        catalog, authorized = resolving.resolve_head(head, problems, profile)
+        shell = resolving.site_view(head, catalog, authorized, ())
+        head_key = _head_key(head.root, templates, authorized)
+        out_key = str(out.resolve())
 
-    store = Store.open(cache_dir)
-    try:
-        with store.transaction():
-            return _build(store, head, catalog, authorized, shell, head_key, out_key, files, listed_at, problems,
-                          list_warnings, content, out, strict, _renderer(templates, cache_dir), jobs, progress)
-    finally:
-        store.close()
+        store = Store.open(cache_dir)
+        try:
+            with store.transaction():
+                return _build(store, head, catalog, authorized, shell, head_key, out_key, files, listed_at, problems,
+                              list_warnings, content, out, strict, _renderer(templates, cache_dir), jobs, progress)
+        finally:
+            store.close()
 
 
 def _renderer(templates: Path, cache_dir: Path | None) -> Renderer:

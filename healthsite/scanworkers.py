@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.context
+import os
+import signal
 import threading
 from multiprocessing import forkserver, popen_forkserver, spawn
 
@@ -27,6 +29,8 @@ class _Process(multiprocessing.context.ForkServerProcess):
 
     @staticmethod
     def _Popen(process_obj):
+        global _FORKED
+        _FORKED = True
         with _LAUNCH:
             original = spawn.get_preparation_data
             spawn.get_preparation_data = lambda name: {
@@ -57,10 +61,33 @@ def context() -> multiprocessing.context.BaseContext:
 def stop_server() -> None:
     """Stop the server and wait for it, once its workers are done: a process waited for counts
     in its parent's resource use (and the benchmark's peak memory, which reads that), and the
-    server waits for its workers. The next scan starts another."""
-    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
-    if stop is not None:  # CPython 3.8 and later
-        stop()
+    server waits for its workers. The next scan starts another. A server that forked no worker
+    (started early, then not needed) is ended at once: it would first finish its imports."""
+    global _FORKED
+    server = getattr(forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if stop is None:  # CPython before 3.8
+        return
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is not None and not _FORKED:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    stop()
+    _FORKED = False
+
+
+def start_early() -> None:
+    """Start the server now, before any scan needs it, and hold it (hold_server) until
+    release_server: a rebuild that scans on workers would otherwise wait for the server's start,
+    a Python process that imports verify (0.3 s here), after making its site-level files and
+    canaries; started as the build begins, it is ready by then."""
+    hold_server()
+    context()
+
+
+_FORKED = False  # a worker was forked from the server since it started
 
 
 _HOLDERS = 0  # pools of this build using the server now: a scan of the canaries a rebuild added
