@@ -46,6 +46,7 @@ CACHE_VERSION = 1
 PARALLEL_FROM = 200  # fewer changed sources than this are processed in the main process
 RACY_NS = 2_000_000_000  # the coarsest clock of a filesystem in use (FAT's): see _build
 FRESH_FROM = 50_000  # canaries from which a scan's automaton (about 230 bytes each) is made apart
+PARTS_UP_TO = 4_000_000  # characters of changed rows up to which a rebuild scans its site-level pages as parts
 STREAM_FROM = 2_000  # shown sources from which a rebuild's site-level files (3.4 KB a source) are
                      # scanned as they are written, by workers started for it (about 0.15 s)
 _CODE = Path(__file__).resolve().parent
@@ -378,6 +379,11 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         # dashboard page shows).
         touched: set[tuple[str, str]] | None = set() if warm and not gone else None
         shown_changed: list[str] = []  # the text before and after of sources whose shown text changed
+        # The dashboard rows and sources.json entries that are new (None: too many to keep): with
+        # each site-level page's text outside its rows, all of its text the last build's scan has
+        # not seen (_scan_parts).
+        new_rows: list[tuple[str, str]] | None = []
+        new_size = 0
         if len(todo):
             renderer.preload()
         for result in _map(process, todo, jobs, progress):
@@ -397,6 +403,12 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
                 before, now = store.previous(result.slug), _parts(result)
                 if before is None or before[0] != now[0]:
                     site_dirty = True
+                    if new_rows is not None:
+                        rows = _new_rows(before, now)
+                        new_rows += rows
+                        new_size += sum(len(text) for _, text in rows)
+                        if new_size > PARTS_UP_TO:
+                            new_rows = None
                     if before is None or _counted(before[0]) != _counted(now[0]):
                         touched = None
                     elif touched is not None and now[0][0]:
@@ -470,6 +482,8 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         total = sum(platform_counts.values())  # every shown source has one platform
         site = resolving.site_view(head, catalog, authorized, (), used=set(platform_counts))
         site_written: list[str] = []
+        in_parts: tuple = ()  # the site-level pages scanned as their parts, and that scan's result
+        stream = False  # are the site-level files handed to the scan's workers as they are written?
         if site_dirty:
             status_counts = store.counts("status")
             # The dashboard's order is severity first: the worst status is the first one counted.
@@ -481,7 +495,14 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             # A rebuild's workers scan each new site-level file while this process makes the next
             # (a cold build's are busy with every source's pages by then).
             stream = warm and total >= STREAM_FROM and _workers(jobs) > 1
-            for relpath, data in _CTX.renderer.site_files(site, dashboard, only=touched):
+            # A page made of rows the last build found clean (and new ones) need not be scanned
+            # whole: only its text outside the rows and the new rows (see _scan_parts).
+            outside: dict[str, list[str]] | None = (
+                {} if stream and new_rows is not None and not store.canary_may_cross_rows() else None)
+            if stream:
+                scan.ready()  # the workers make their automaton while this process makes the pages
+            for relpath, data in _CTX.renderer.site_files(site, dashboard, only=touched,
+                                                          seams=None if outside is None else outside.__setitem__):
                 rendered.add(relpath)
                 if data is None:  # a filter page none of whose rows changed
                     continue
@@ -498,21 +519,32 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
                 if fresh:
                     site_written.append(relpath)
                     new_site[relpath] = digest
-                    if stream:
+                    if stream and (outside is None or relpath not in outside):
                         scan.stream(stage.root, relpath)
+                elif outside is not None:
+                    outside.pop(relpath, None)
+            if outside:
+                in_parts = _scan_parts(scan, outside, new_rows)
             gone_site = [p for p in old_site if p not in rendered]  # e.g. a platform no source uses now
             deleted += gone_site
             store.delete_files(gone_site)
             store.set_files(None, new_site)
         clock("site files")
+        if in_parts and in_parts[1].result():
+            in_parts = (in_parts[0], None)  # clean: they need only the canaries this build added
+        elif in_parts:  # something in the parts (or where two meet): the pages in full, to say where
+            for relpath in in_parts[0]:
+                scan.stream(stage.root, relpath)
+            in_parts = ()
 
         # Every source's own files had their shapes scanned as they were rendered; here the
-        # canaries over what is new, and the site-level files in full.
-        leaks += scan.finish([(stage.root, [] if scan.streamed else sorted(site_written), True)])
+        # canaries over what is new, and the site-level files in full (or as their parts, above).
+        leaks += scan.finish([(stage.root, [] if stream else sorted(site_written), True)])  # else streamed or in_parts
         site_paths = set(store.files_of(None))
         if added_scan is not None:
             site_rewritten = set(site_written)
-            leaks += added_scan.finish([(out, sorted(p for p in site_paths if p not in site_rewritten), False)])
+            leaks += added_scan.finish([(out, sorted(p for p in site_paths if p not in site_rewritten), False),
+                                        (stage.root, sorted(in_parts[0]) if in_parts else [], False)])
         store.end_canaries_aside()
         clock("scan")
         if leaks:
@@ -535,6 +567,26 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
     clock("write")
     clock.report()
     return EngineResult(site, total, warnings, files_count, pages or 0, mode, processed, written_count, len(deleted))
+
+
+def _new_rows(before: tuple | None, now: tuple) -> list[tuple[str, str]]:
+    """A changed source's dashboard rows and sources.json entry (as text) that the last build did
+    not have, each as (path, text), sources.json's named so."""
+    return [("sources.json" if i == 7 else "index.html", part if i < 7 else part.decode("utf-8"))
+            for i, part in enumerate(now[0][5:8], 5) if part and (before is None or before[0][i] != part)]
+
+
+def _scan_parts(scan: "_Scan", outside: dict[str, list[str]], new_rows: list[tuple[str, str]],
+                ) -> tuple[list[str], Future]:
+    """Scan site-level pages as their parts (verify.parts_clean, on a scan worker): each one's
+    text outside its rows (with the row beside it) and the rows no page of the last build had.
+    The last build found its pages clean of its canaries and shapes, so each row it had is clean
+    of them, and nothing found in a page spans two rows (render._outside_rows): what is in a
+    page is in its parts. The pages, and the future of whether their parts are clean."""
+    pages, documents = [], []  # HTML, and sources.json (no active content looked for in it, as in the pages)
+    for path, texts in itertools.chain(outside.items(), ((path, [text]) for path, text in new_rows)):
+        (documents if path.endswith(".json") else pages).extend(texts)
+    return list(outside), scan.submit(verify.parts_clean, scan.canaries.key, pages, documents)
 
 
 def _in_report_order(leaks: list[verify.Leak], site_paths: set[str]) -> list[verify.Leak]:
@@ -708,6 +760,16 @@ class _Scan(contextlib.ExitStack):
         """A file just written, to be scanned (shapes too) on the workers while this process
         makes the next: a rebuild's dashboard pages and sources.json, scanned whole, are large
         (34 MB at 10,000 sources), and a core would wait for them otherwise."""
+        (item,), _ = _scan_items([(folder, [relpath], True)], self.canaries.key)
+        self.streamed.append(self.submit(verify.scan_chunk, item))
+
+    def submit(self, func, *args) -> Future:
+        """func(*args) on a worker, which has the automaton of the canaries (verify.scanner_for)."""
+        self.ready()
+        return self.pool.submit(func, *args)
+
+    def ready(self) -> None:
+        """Start the workers that stream and submit hand work to, each making its automaton."""
         if self.pool is None:
             if self.resident:  # serve's automaton, kept in its process: workers forked from it share it
                 verify.scanner_for(self.canaries.key, self.canaries.scanner)
@@ -717,8 +779,8 @@ class _Scan(contextlib.ExitStack):
                 self.pool = _fresh_pool(self, _workers(self.jobs), verify.scan_worker_started,
                                         (self.canaries.key, canaries_file))
             self.callback(self.pool.shutdown, cancel_futures=True)
-        (item,), _ = _scan_items([(folder, [relpath], True)], self.canaries.key)
-        self.streamed.append(self.pool.submit(verify.scan_chunk, item))
+            for _ in range(_workers(self.jobs)):  # a pool starts a worker for each task it is handed
+                self.pool.submit(int)
 
     def finish(self, first: list[tuple]) -> list[verify.Leak]:
         """The leaks of every file (the streamed ones, first's and begin's); the workers are

@@ -441,37 +441,43 @@ class Renderer:
             return str(row(source, "", shell.labels)).strip(), str(row(source, "../", shell.labels)).strip()
 
     def site_files(self, site: SiteView, dashboard: "Dashboard", only: set[tuple[str, str]] | None = None,
+                   seams: "Callable[[str, list[str]], None] | None" = None,
                    ) -> Iterator[tuple[str, bytes | Iterator[bytes] | None]]:
         """The dashboard and its filter pages, 404, assets, sources.json and .nojekyll. The
         dashboard pages and sources.json come in pieces (an iterator of bytes): their rows and
         entries are read from the dashboard one at a time, as rows() and export_entry_text made
         them, and joined, never rendered again nor all held in memory. only: the filter pages to
         make, as ("status", id) or ("platform", id); the others come as (path, None), unchanged
-        (an incremental build that changed rows but no count)."""
+        (an incremental build that changed rows but no count). seams: called with (path, texts)
+        once a dashboard page or sources.json has come whole, texts its own text outside its rows,
+        each part joined to the row beside it (_outside_rows)."""
         with _render_errors():
             common = {"site": site, "labels": site.labels, "counts": dashboard.counts,
                       "platform_counts": dashboard.platform_counts, "total": dashboard.total,
                       "worst": dashboard.worst or "empty"}
             # sources.json first: the largest file, so a rebuild's workers scan it while this
             # process makes the dashboard pages.
-            yield "sources.json", export_document(site, dashboard.counts, dashboard.entries())
+            yield "sources.json", export_document(site, dashboard.counts, dashboard.entries(),
+                                                  seams and functools.partial(seams, "sources.json"))
             index = self.env.get_template("index.html")
-            yield "index.html", self._dashboard_page(index, dashboard, 0, None, None, root="", shown_count=dashboard.total,
-                                                     current=None, **common)
+            yield "index.html", self._dashboard_page(index, dashboard, 0, None, None, seams and functools.partial(
+                seams, "index.html"), root="", shown_count=dashboard.total, current=None, **common)
             # The filters, as plain pages: they work with no server and no script.
             for status in site.statuses:
                 if only is not None and ("status", status) not in only:
                     yield f"status/{status}.html", None
                     continue
                 yield f"status/{status}.html", self._dashboard_page(
-                    index, dashboard, 1, "status", status, root="../", shown_count=dashboard.counts.get(status, 0),
+                    index, dashboard, 1, "status", status, seams and functools.partial(seams, f"status/{status}.html"),
+                    root="../", shown_count=dashboard.counts.get(status, 0),
                     current=("status", status), **common)
             for platform in site.platforms:
                 if only is not None and ("platform", platform.id) not in only:
                     yield f"platform/{platform.id}.html", None
                     continue
                 yield f"platform/{platform.id}.html", self._dashboard_page(
-                    index, dashboard, 1, "platform", platform.id, root="../",
+                    index, dashboard, 1, "platform", platform.id,
+                    seams and functools.partial(seams, f"platform/{platform.id}.html"), root="../",
                     shown_count=dashboard.platform_counts.get(platform.id, 0), current=("platform", platform.id),
                     current_platform=platform, **common)
             try:
@@ -487,9 +493,10 @@ class Renderer:
             yield ".nojekyll", b""
 
     def _dashboard_page(self, template: jinja2.Template, dashboard: "Dashboard", which: int,
-                        column: str | None, value: str | None, **context) -> Iterator[bytes]:
+                        column: str | None, value: str | None, seams=None, **context) -> Iterator[bytes]:
         """A dashboard page in pieces: the template rendered once around a marker where the rows
-        go, then the rows streamed into their place."""
+        go, then the rows streamed into their place. seams: called with the page's text outside
+        its rows (_outside_rows), if every row is a whole element (begins with < and ends with >)."""
         with _render_errors():
             page = template.render(rows=Markup(_ROWS_MARK), **context)
         before, marker, after = page.partition(_ROWS_MARK)
@@ -501,14 +508,49 @@ class Renderer:
         yield _encode(before)
         batch: list[str] = []
         first = True
+        ends = _Ends()
         for row in dashboard.rows(which, column, value):
             batch.append(row)
             if len(batch) == 512:
+                ends.add(batch, "<", ">")
                 yield _encode(("" if first else "\n      ") + "\n      ".join(batch))
                 batch, first = [], False
         if batch:
+            ends.add(batch, "<", ">")
             yield _encode(("" if first else "\n      ") + "\n      ".join(batch))
         yield _encode(after)
+        if seams is not None and ends.whole:
+            seams([before + after] if ends.count == 0 else
+                  _outside_rows(before, ends.first, ends.last if ends.count > 1 else None, after))
+
+
+class _Ends:
+    """The first and last of a page's rows, and whether each begins and ends as given, for
+    _outside_rows."""
+
+    def __init__(self):
+        self.first = self.last = ""
+        self.count = 0
+        self.whole = True
+
+    def add(self, rows: list[str], begins: str, ends: str) -> None:
+        if not self.count:
+            self.first = rows[0]
+        self.last = rows[-1]
+        self.count += len(rows)
+        self.whole = self.whole and all(row.startswith(begins) and row.endswith(ends) for row in rows)
+
+
+def _outside_rows(before: str, first: str, last: str | None, after: str) -> list[str]:
+    """A page's text outside its rows, each part with the row beside it: before and the first
+    row, the last row (None: the first is the only one) and after. A dashboard page's rows are
+    joined by a newline and spaces, sources.json's entries by a comma and a newline: what is
+    found in a file is found in these or in one of its rows, if no canary holds a newline,
+    begins with a space or ends with a comma (Store.canary_may_cross_rows), as no token shape
+    does (engine._scan_parts: a rebuild scans a site-level file as these and its new rows)."""
+    if last is None:
+        return [before + first + after]
+    return [before + first, last + after]
 
 
 _ROOT_MARK = f"\0root-{os.urandom(16).hex()}\0"  # Renderer.rows: a stand-in for the root, never written
@@ -791,12 +833,14 @@ def export_entry_text(s: SourceView) -> bytes:
     return json.dumps(export_entry(s), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def export_document(site: SiteView, counts: Counter, entries: Iterable[bytes]) -> Iterator[bytes]:
+def export_document(site: SiteView, counts: Counter, entries: Iterable[bytes],
+                    seams: "Callable[[list[str]], None] | None" = None) -> Iterator[bytes]:
     """sources.json, in pieces: the authorized profile's sources, masked, in a documented
     versioned format (docs/export.md; schema/sources.schema.json). Keys are only ever added
     within a version. The head indented, then one source a line (a diff shows which source
     changed); streamed, because with thousands of sources it is the largest file of the site.
-    entries: each source's export_entry_text, in the dashboard's order (any iterable)."""
+    entries: each source's export_entry_text, in the dashboard's order (any iterable). seams:
+    called with its text outside the entries once it has come whole (_outside_rows)."""
     head = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -807,9 +851,14 @@ def export_document(site: SiteView, counts: Counter, entries: Iterable[bytes]) -
     }
     text = json.dumps(head, ensure_ascii=False, indent=2)
     assert text.endswith('"sources": []\n}')
-    first = True
+    first, last = True, None
     for entry in entries:
         yield ((text[: -len("[]\n}")] + "[\n").encode("utf-8") if first else b",\n") + entry
-        first = False
+        if first and seams is not None:
+            head = entry
+        first, last = False, entry
     yield (text + "\n").encode("utf-8") if first else b"\n  ]\n}\n"
+    if seams is not None:
+        seams([text + "\n"] if first else _outside_rows(text[: -len("[]\n}")] + "[\n", head.decode("utf-8"),
+                                                         None if last is head else last.decode("utf-8"), "\n  ]\n}\n"))
 

@@ -262,6 +262,12 @@ class Store:
     def canary_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM canaries WHERE kind < 2").fetchone()[0]
 
+    def canary_may_cross_rows(self) -> bool:
+        """Could a canary be found across two rows of a site-level file (render._outside_rows):
+        does one hold a newline, begin with a space or end with a comma?"""
+        return bool(self.db.execute("SELECT EXISTS (SELECT 1 FROM canaries WHERE kind < 2 AND (instr(text, char(10)) "
+                                    "OR substr(text, 1, 1) = ' ' OR substr(text, -1) = ','))").fetchone()[0])
+
     def canary_lines(self) -> Iterator[str]:
         """The canaries one by one, sorted, as lines for verify.Scanner.from_lines: "0" and a name
         (as JSON), then "1" and a raw ref. Made by SQLite, streamed: at 100,000 sources they are

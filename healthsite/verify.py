@@ -613,5 +613,16 @@ def scan_chunk(item: tuple[str, Path, bytes, bool, bool], scanner: Scanner | Non
                      as_shown=as_shown)
 
 
+def parts_clean(key: str, pages: list[str], documents: list[str]) -> bool:
+    """Are a rebuild's site-level files as their parts (engine._scan_parts: pages, HTML, and
+    documents, sources.json) free of this process's canaries and of token shapes, and the pages'
+    of anything the first look for active content (_suspect) stops at? Not the parse: joined by
+    newlines, parts are not the pages' markup (a quote left open in one row could make the next
+    row's attribute a page's own), and anything this stops at has the files scanned whole."""
+    scanner = scanner_for(key, _unknown_canaries)
+    page, document = "\n".join(pages), "\n".join(documents)
+    return not (scanner.scan_text("parts", page) or scanner.scan_text("parts", document) or _suspect(page))
+
+
 def _unknown_canaries() -> Scanner:
     raise RuntimeError("a scan worker was handed files without the canaries to scan them for")

@@ -904,6 +904,75 @@ def test_a_rebuild_scans_its_site_files_as_they_are_written_and_reports_as_a_col
     assert_same_as_cold(content, out, tmp_path)
 
 
+@pytest.mark.parametrize("cache_kind", ["disk", "serve"])
+def test_a_rebuild_scans_its_site_level_files_as_their_parts_and_finds_what_a_cold_build_finds(tmp_path, monkeypatch,
+                                                                                               cache_kind):
+    """A status changed rewrites every dashboard page and sources.json (their counts): they are
+    scanned as their parts (their text outside the rows and the one source's new rows), not
+    whole. A source added whose ref an unchanged source's name holds (on that source's rows, in
+    pages scanned as parts) is found there as a cold build finds it, and one whose new row holds
+    another profile's ref has the pages scanned whole, to say where."""
+    import yaml
+    content = generate.write_content(tmp_path / "content", 30)
+    monkeypatch.setattr(engine, "STREAM_FROM", 20)  # 27 shown sources count as many
+    out = tmp_path / "site"
+    cache = tmp_path / "cache" if cache_kind == "disk" else engine.MEMORY
+    ref = "tt_5550001113_zz"
+    build(content, out, cache_dir=cache, jobs=2)
+
+    def inner() -> set[str]:  # the sources whose rows are neither first nor last on any page
+        orders = [re.findall(r'href="(?:\.\./)?sources/(bench-\d{6})\.html"', (out / page).read_text(encoding="utf-8"))
+                  for page in ["index.html", *(f"{kind}/{p.stem}.html" for kind in ("status", "platform")
+                                               for p in (out / kind).glob("*.html"))]]
+        return set(orders[0]) - {order[end] for order in orders if order for end in (0, -1)}
+    named = content / "sources" / f"{sorted(inner())[0]}.yaml"
+    named.write_text(re.sub(r"(?m)^(name: .*)$", f"\\1 {ref}", named.read_text(), count=1), encoding="utf-8")
+    build(content, out, cache_dir=cache, jobs=2)
+    assert named.stem in inner()
+    streamed, parts = [], []
+    stream, scan_parts = engine._Scan.stream, engine._scan_parts
+    monkeypatch.setattr(engine._Scan, "stream", lambda self, folder, relpath: streamed.append(relpath)
+                        or stream(self, folder, relpath))
+    monkeypatch.setattr(engine, "_scan_parts", lambda scan, outside, rows: parts.append((dict(outside), rows))
+                        or scan_parts(scan, outside, rows))
+    edited = generate.shown_file(content, 5)
+    edited.write_text(generate.EDITS["status"](edited.read_text(encoding="utf-8")), encoding="utf-8")
+    result = build(content, out, cache_dir=cache, jobs=2)
+    assert result.written > 10 and streamed == []  # every dashboard page and sources.json, none whole
+    (outside, rows), = parts
+    assert {"index.html", "sources.json", "status/healthy.html"} <= set(outside)
+    assert len(rows) == 3 and {path for path, _ in rows} == {"index.html", "sources.json"}  # its two rows, its entry
+    for path, texts in outside.items():  # the text around the rows, and at most the first and the last row
+        assert len(texts) == 2 and all(len(set(re.findall(r"bench-\d{6}", text))) <= 1 for text in texts), path
+    assert_same_as_cold(content, out, tmp_path)
+
+    added = generate.source(2000)
+    added["external_accounts"][0]["ref"] = ref
+    (content / "sources" / "bench-002000.yaml").write_text(generate.dump(added), encoding="utf-8")
+    parts.clear()
+    before = tree(out)
+    with pytest.raises(pipeline.LeakError) as failed:
+        build(content, out, cache_dir=cache, jobs=2)
+    assert parts and streamed == []  # the parts were clean: the named source's rows are not new, nor beside them
+    assert {"index.html", "sources.json", f"sources/{named.stem}.html"} <= {leak.file for leak in failed.value.leaks}
+    assert tree(out) == before
+    with pytest.raises(pipeline.LeakError) as cold:
+        build(content, tmp_path / "cold", jobs=2)
+    assert failed.value.leaks == cold.value.leaks
+
+    (content / "sources" / "bench-002000.yaml").unlink()
+    foreign = yaml.safe_load((content / "sources" / "bench-000009.yaml").read_text(encoding="utf-8"))
+    doc = yaml.safe_load(edited.read_text(encoding="utf-8"))
+    doc["name"] = "Zz " + foreign["external_accounts"][0]["ref"]  # on its page, its rows and its entry
+    edited.write_text(generate.dump(doc), encoding="utf-8")
+    with pytest.raises(pipeline.LeakError) as failed:
+        build(content, out, cache_dir=cache, jobs=2)
+    assert "index.html" in streamed and "sources.json" in streamed  # scanned whole: where is it?
+    with pytest.raises(pipeline.LeakError) as cold:
+        build(content, tmp_path / "cold", jobs=2)
+    assert failed.value.leaks == cold.value.leaks
+
+
 def test_a_failed_rebuild_reports_its_leaks_in_a_cold_builds_order(bench_content, tmp_path):
     """Whatever a rebuild scanned when (changed pages, unchanged ones for a new canary, the
     site-level files), its leaks are reported as a cold build's are: the site-level files' by

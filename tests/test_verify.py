@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from healthsite import pipeline, verify
+from healthsite import pipeline, render, verify
 from healthsite.views import Canaries
 
 from .conftest import RAW_REFS, TEMPLATES, build, output_files, run_cli, tree_hash
@@ -298,3 +298,37 @@ def test_the_table_of_hashes_keeps_every_hash_through_collisions_and_growth():
     assert table.flags(same_slot[0]) == 1 and all(table.flags(d) == 0 for d in same_slot[1:])
     assert table.count == len(same_slot) and 2 * table.count <= len(table.slots)
     assert table.flags(-same_slot[1]) is None and table.flags(1 << 40) is None
+
+
+_ROW_PIECES = ["tt_7123456789_fr", "zq7x", "Northwind Meta Campaigns", "O'Brien", "&amp;", "&#39;", "&lt;", "&#10;",
+               "&", ";", "'", '"', "=", " ", "\n", "\t", "on", "click", "javascript", ":", "<script>", "<b ", "</b>",
+               "ghp_" + "a1" * 10, "sk-", "A" * 22, "x", "-", "_", "equiv", "refresh", "é", ">", "<", "srcdoc", "{", "}", ","]
+_ROW_TEXT = st.lists(st.sampled_from(_ROW_PIECES), max_size=8).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(before=_ROW_TEXT, after=_ROW_TEXT, rows=st.lists(_ROW_TEXT, max_size=5), data=st.data())
+def test_what_a_site_level_file_holds_its_parts_hold(before, after, rows, data):
+    """A rebuild scans a dashboard page or sources.json as its parts (render._outside_rows: the
+    text outside its rows, each part with the row beside it) and its rows (engine._scan_parts):
+    whatever a scan of the whole file finds (canaries, token shapes, active content), the parts
+    are not clean, if no canary holds a newline, begins with a space or ends with a comma (the
+    build scans the files whole otherwise) and every row of a page begins with < and ends with >
+    (the renderer gives no parts otherwise). Canaries are cut from the file itself too, across
+    two rows or a row and the text beside it."""
+    for page, joined, rows_of in (("index.html", "\n      ", ["<" + row + ">" for row in rows]),
+                                  ("sources.json", ",\n", ["{" + row + "}" for row in rows])):
+        text = before + joined.join(rows_of) + after
+        cuts = data.draw(st.lists(st.tuples(st.integers(0, len(text)), st.integers(1, 24)), max_size=3))
+        canaries = {text[at:at + size] for at, size in cuts} | set(data.draw(st.lists(st.sampled_from(_CANARY_PIECES),
+                                                                                       max_size=2)))
+        # as Store.canary_may_cross_rows has them: else the build scans the files whole
+        canaries = {c for c in canaries if c and "\n" not in c and not c.startswith(" ") and not c.endswith(",")}
+        refs = frozenset(c for c in canaries if len(c) % 2)
+        scanner = verify.Scanner(Canaries(refs=refs, foreign_names=frozenset(canaries) - refs))
+        found = scanner.scan_text(page, text) + (verify.active_content(page, text) if page.endswith(".html") else [])
+        parts = (render._outside_rows(before, rows_of[0], rows_of[-1] if len(rows_of) > 1 else None, after)
+                 if rows_of else [before + after]) + rows_of
+        verify.scanner_for(f"parts-{id(scanner)}", lambda: scanner)
+        clean = verify.parts_clean(f"parts-{id(scanner)}", *((parts, []) if page.endswith(".html") else ([], parts)))
+        assert not (found and clean), (page, text, canaries, found)
