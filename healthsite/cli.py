@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import string
@@ -221,7 +222,13 @@ def contact_sheet(content_dir: Path, out_dir: Path, profile: str | None, chromiu
 
 
 def main() -> None:
-    cli(prog_name="source-health-preview")
+    try:
+        cli(prog_name="source-health-preview")
+    finally:
+        # The process ends here: what it made is left to the system, not walked by the collector
+        # once more as the interpreter ends (0.15-0.2 s of every command-line rebuild here).
+        # Files are closed and atexit's handlers (workers, temporary files) run as before.
+        gc.freeze()
 
 
 if __name__ == "__main__":
