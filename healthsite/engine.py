@@ -499,8 +499,9 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             # whole: only its text outside the rows and the new rows (see _scan_parts).
             outside: dict[str, list[str]] | None = (
                 {} if stream and new_rows is not None and not store.canary_may_cross_rows() else None)
-            if stream:
-                scan.ready()  # the workers make their automaton while this process makes the pages
+            if stream:  # the workers make their automaton while this process makes the pages; for
+                # a few changed files and the pages' parts, one is enough (a core stays free)
+                scan.ready(1 if outside is not None else None)
             for relpath, data in _CTX.renderer.site_files(site, dashboard, only=touched,
                                                           seams=None if outside is None else outside.__setitem__):
                 rendered.add(relpath)
@@ -768,18 +769,19 @@ class _Scan(contextlib.ExitStack):
         self.ready()
         return self.pool.submit(func, *args)
 
-    def ready(self) -> None:
-        """Start the workers that stream and submit hand work to, each making its automaton."""
+    def ready(self, workers: int | None = None) -> None:
+        """Start the workers that stream and submit hand work to (workers, or one a core), each
+        making its automaton."""
         if self.pool is None:
+            workers = workers or _workers(self.jobs)
             if self.resident:  # serve's automaton, kept in its process: workers forked from it share it
                 verify.scanner_for(self.canaries.key, self.canaries.scanner)
-                self.pool = _forked_pool(self, _workers(self.jobs))
+                self.pool = _forked_pool(self, workers)
             else:
                 canaries_file = self.enter_context(_canaries_file(self.canaries))
-                self.pool = _fresh_pool(self, _workers(self.jobs), verify.scan_worker_started,
-                                        (self.canaries.key, canaries_file))
+                self.pool = _fresh_pool(self, workers, verify.scan_worker_started, (self.canaries.key, canaries_file))
             self.callback(self.pool.shutdown, cancel_futures=True)
-            for _ in range(_workers(self.jobs)):  # a pool starts a worker for each task it is handed
+            for _ in range(workers):  # a pool starts a worker for each task it is handed
                 self.pool.submit(int)
 
     def finish(self, first: list[tuple]) -> list[verify.Leak]:
