@@ -69,6 +69,7 @@ class SourceResult:
     sort_name: str = ""
     entry: bytes = b""  # authorized sources: its sources.json line
     rows: tuple[str, str] = ("", "")  # authorized sources: its dashboard rows (index, filter pages)
+    rows_suspect: bool = False  # does the first look for active content stop at one of them?
     outputs: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 of its files
     as_shown: list[str] = field(default_factory=list)  # those of its files that read as shown (verify.reads_as_shown)
     leaks: list = field(default_factory=list)  # token shapes or active content in its files
@@ -176,6 +177,7 @@ def _resolved(file: SourceFile, loaded: LoadedSource, ctx: _Context, digest: byt
             result.as_shown.append(relpath)
     result.entry = export_entry_text(view)
     result.rows = ctx.renderer.rows(ctx.shell, view)
+    result.rows_suspect = any(map(verify.looks_active, result.rows))
     result.summary = (view.status, view.platform.id)
     result.rank, result.sort_name = resolving.STATUS_ORDER.index(view.status), view.name.casefold()
     return result
@@ -498,7 +500,8 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
             # A page made of rows the last build found clean (and new ones) need not be scanned
             # whole: only its text outside the rows and the new rows (see _scan_parts).
             outside: dict[str, list[str]] | None = (
-                {} if stream and new_rows is not None and not store.canary_may_cross_rows() else None)
+                {} if stream and new_rows is not None and not store.canary_may_cross_rows()
+                and not store.rows_suspect() else None)
             if stream:  # the workers make their automaton while this process makes the pages; for
                 # a few changed files and the pages' parts, one is enough (a core stays free)
                 scan.ready(1 if outside is not None else None)
@@ -581,9 +584,12 @@ def _scan_parts(scan: "_Scan", outside: dict[str, list[str]], new_rows: list[tup
                 ) -> tuple[list[str], Future]:
     """Scan site-level pages as their parts (verify.parts_clean, on a scan worker): each one's
     text outside its rows (with the row beside it) and the rows no page of the last build had.
-    The last build found its pages clean of its canaries and shapes, so each row it had is clean
-    of them, and nothing found in a page spans two rows (render._outside_rows): what is in a
-    page is in its parts. The pages, and the future of whether their parts are clean."""
+    The last build found its pages clean of its canaries and token shapes, so each row it had is
+    clean of them, and nothing found in a page spans two rows (render._outside_rows): what is in
+    a page is in its parts. Active content depends on what is around it (a quote left open in
+    the row before): no row may be one that the first look for it stops at (Store.rows_suspect),
+    not only one of the last build's pages. The pages, and the future of whether their parts are
+    clean."""
     pages, documents = [], []  # HTML, and sources.json (no active content looked for in it, as in the pages)
     for path, texts in itertools.chain(outside.items(), ((path, [text]) for path, text in new_rows)):
         (documents if path.endswith(".json") else pages).extend(texts)

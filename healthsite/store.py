@@ -26,8 +26,8 @@ from typing import Iterable, Iterator, Sequence
 
 from .problems import OutputError, Problem
 
-SCHEMA_VERSION = "12"  # 8: the canaries in a table of their own; 9: and the names the site shows; 10: digests;
-                       # 11: the filter pages' indexes; 12: which files read as shown
+SCHEMA_VERSION = "13"  # 8: the canaries in a table of their own; 9: and the names the site shows; 10: digests;
+                       # 11: the filter pages' indexes; 12: which files read as shown; 13: rows_suspect
 WAIT = 600  # seconds a build waits for another one that uses the same cache
 MEMORY = Path(":memory:")  # a store kept for this process only (serve), removed when it ends
 
@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS sources (
     shown_text TEXT,                  -- what its pages show (exempts a foreign name from the scan)
     warnings BLOB,                    -- pickled list of Problem, or NULL
     row0 TEXT, row1 TEXT,             -- its dashboard rows (index, filter pages)
+    rows_suspect INTEGER,             -- 1: the first look for active content stops at one of them
     entry BLOB                        -- its sources.json line (UTF-8)
 );
 CREATE INDEX IF NOT EXISTS sources_order ON sources (shown, rank, sort_name, slug);
@@ -52,6 +53,7 @@ CREATE INDEX IF NOT EXISTS sources_signature ON sources (slug, mtime, size, dige
 -- a filter page's rows in the dashboard's order, and the counts, without visiting every source
 CREATE INDEX IF NOT EXISTS sources_by_status ON sources (shown, status, rank, sort_name, slug);
 CREATE INDEX IF NOT EXISTS sources_by_platform ON sources (shown, platform, rank, sort_name, slug);
+CREATE INDEX IF NOT EXISTS sources_suspect ON sources (shown) WHERE rows_suspect = 1;  -- nearly always empty
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
     slug TEXT,                        -- the source it belongs to; NULL: a site-level file
@@ -203,12 +205,12 @@ class Store:
         """One source's results (engine.SourceResult), replacing what it had."""
         s = result.summary
         self.db.execute(
-            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (result.slug, result.signature[1], result.signature[0], result.digest, int(s is not None),
              result.rank, result.sort_name, s and s[0], s and s[1],
              *texts(result.refs, result.foreign_names), result.shown_text,
              pickle.dumps(result.warnings, protocol=pickle.HIGHEST_PROTOCOL) if result.warnings else None,
-             result.rows[0], result.rows[1], result.entry))
+             result.rows[0], result.rows[1], int(result.rows_suspect), result.entry))
 
     def previous(self, slug: str) -> tuple[tuple, tuple] | None:
         """What the source put on the site-level pages, and what it added to the canaries (as
@@ -238,6 +240,10 @@ class Store:
         for (row,) in self.db.execute(f"SELECT {field} FROM sources WHERE shown = 1{where} "
                                       "ORDER BY rank, sort_name, slug", args):
             yield row
+
+    def rows_suspect(self) -> bool:
+        """Is a shown source's dashboard row one that the first look for active content stops at?"""
+        return bool(self.db.execute("SELECT EXISTS (SELECT 1 FROM sources WHERE shown = 1 AND rows_suspect = 1)").fetchone()[0])
 
     def entries(self) -> Iterator[bytes]:
         for (entry,) in self.db.execute("SELECT entry FROM sources WHERE shown = 1 ORDER BY rank, sort_name, slug"):

@@ -229,6 +229,11 @@ def _suspect_lower(low: bytes, odd_entity: bool) -> bool:
                 or _SUSPECT_HANDLER.search(low))
 
 
+def looks_active(text: str) -> bool:
+    """Does the first look for active content (a superset of what the parser finds) stop at text?"""
+    return _suspect(text)
+
+
 def _suspect(text: str) -> bool:
     low = text.encode("utf-8", "surrogatepass").lower()
     return _suspect_lower(low, b"&" in low and bool(_ODD_ENTITY.search(low)))

@@ -973,6 +973,28 @@ def test_a_rebuild_scans_its_site_level_files_as_their_parts_and_finds_what_a_co
     assert failed.value.leaks == cold.value.leaks
 
 
+def test_a_rebuild_scans_its_site_level_files_whole_if_a_row_looks_active(tmp_path, monkeypatch):
+    """Whether text is active content depends on what is around it (a quote left open in the
+    row before), and the rows around an unchanged one change: if the first look for active
+    content stops at any shown source's row, a rebuild's site-level files are scanned whole."""
+    content = generate.write_content(tmp_path / "content", 30)
+    monkeypatch.setattr(engine, "STREAM_FROM", 20)
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    odd = content / "sources" / "bench-000003.yaml"
+    odd.write_text(re.sub(r"(?m)^(name: .*)$", "\\1 onclick=go", odd.read_text(), count=1), encoding="utf-8")
+    build(content, out, cache_dir=cache, jobs=2)  # escaped text on its pages: no active content
+    streamed, parts = [], []
+    stream = engine._Scan.stream
+    monkeypatch.setattr(engine._Scan, "stream", lambda self, folder, relpath: streamed.append(relpath)
+                        or stream(self, folder, relpath))
+    monkeypatch.setattr(engine, "_scan_parts", lambda *args: parts.append(args))
+    edited = generate.shown_file(content, 5)
+    edited.write_text(generate.EDITS["status"](edited.read_text(encoding="utf-8")), encoding="utf-8")
+    build(content, out, cache_dir=cache, jobs=2)
+    assert parts == [] and {"index.html", "sources.json"} <= set(streamed)
+    assert_same_as_cold(content, out, tmp_path)
+
+
 def test_a_failed_rebuild_reports_its_leaks_in_a_cold_builds_order(bench_content, tmp_path):
     """Whatever a rebuild scanned when (changed pages, unchanged ones for a new canary, the
     site-level files), its leaks are reported as a cold build's are: the site-level files' by
