@@ -226,7 +226,8 @@ def main() -> None:
         cli(prog_name="source-health-preview")
     finally:
         # The process ends here: what it made is left to the system, not walked by the collector
-        # once more as the interpreter ends (0.15-0.2 s of every command-line rebuild here).
+        # once more as the interpreter ends (0.2 s of a run that only imports, here; 0.07 s off
+        # the median of five no-change rebuilds).
         # Files are closed and atexit's handlers (workers, temporary files) run as before.
         gc.freeze()
 

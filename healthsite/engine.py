@@ -484,7 +484,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         total = sum(platform_counts.values())  # every shown source has one platform
         site = resolving.site_view(head, catalog, authorized, (), used=set(platform_counts))
         site_written: list[str] = []
-        in_parts: tuple = ()  # the site-level pages scanned as their parts, and that scan's result
+        parts_scan = None  # the site-level pages scanned as their parts, and whether they are clean (a future)
         stream = False  # are the site-level files handed to the scan's workers as they are written?
         if site_dirty:
             status_counts = store.counts("status")
@@ -528,18 +528,19 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
                 elif outside is not None:
                     outside.pop(relpath, None)
             if outside:
-                in_parts = _scan_parts(scan, outside, new_rows)
+                parts_scan = _scan_parts(scan, outside, new_rows)
             gone_site = [p for p in old_site if p not in rendered]  # e.g. a platform no source uses now
             deleted += gone_site
             store.delete_files(gone_site)
             store.set_files(None, new_site)
         clock("site files")
-        if in_parts and in_parts[1].result():
-            in_parts = (in_parts[0], None)  # clean: they need only the canaries this build added
-        elif in_parts:  # something in the parts (or where two meet): the pages in full, to say where
-            for relpath in in_parts[0]:
-                scan.stream(stage.root, relpath)
-            in_parts = ()
+        in_parts: list[str] = []  # the pages whose parts are clean: they need only the canaries this build added
+        if parts_scan is not None:
+            if parts_scan[1].result():
+                in_parts = parts_scan[0]
+            else:  # something in the parts (or where two meet): the pages in full, to say where
+                for relpath in parts_scan[0]:
+                    scan.stream(stage.root, relpath)
 
         # Every source's own files had their shapes scanned as they were rendered; here the
         # canaries over what is new, and the site-level files in full (or as their parts, above).
@@ -548,7 +549,7 @@ def _build(store: Store, head, catalog, authorized, shell, head_key, out_key, fi
         if added_scan is not None:
             site_rewritten = set(site_written)
             leaks += added_scan.finish([(out, sorted(p for p in site_paths if p not in site_rewritten), False),
-                                        (stage.root, sorted(in_parts[0]) if in_parts else [], False)])
+                                        (stage.root, sorted(in_parts), False)])
         store.end_canaries_aside()
         clock("scan")
         if leaks:
@@ -585,7 +586,7 @@ def _scan_parts(scan: "_Scan", outside: dict[str, list[str]], new_rows: list[tup
     """Scan site-level pages as their parts (verify.parts_clean, on a scan worker): each one's
     text outside its rows (with the row beside it) and the rows no page of the last build had.
     The last build found its pages clean of its canaries and token shapes, so each row it had is
-    clean of them, and nothing found in a page spans two rows (render._outside_rows): what is in
+    clean of them, and nothing found in a page spans two rows (render._Ends.outside): what is in
     a page is in its parts. Active content depends on what is around it (a quote left open in
     the row before): no row may be one that the first look for it stops at (Store.rows_suspect),
     not only one of the last build's pages. The pages, and the future of whether their parts are

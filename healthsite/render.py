@@ -450,7 +450,7 @@ class Renderer:
         make, as ("status", id) or ("platform", id); the others come as (path, None), unchanged
         (an incremental build that changed rows but no count). seams: called with (path, texts)
         once a dashboard page or sources.json has come whole, texts its own text outside its rows,
-        each part joined to the row beside it (_outside_rows)."""
+        each part joined to the row beside it (_Ends.outside)."""
         with _render_errors():
             common = {"site": site, "labels": site.labels, "counts": dashboard.counts,
                       "platform_counts": dashboard.platform_counts, "total": dashboard.total,
@@ -496,7 +496,7 @@ class Renderer:
                         column: str | None, value: str | None, seams=None, **context) -> Iterator[bytes]:
         """A dashboard page in pieces: the template rendered once around a marker where the rows
         go, then the rows streamed into their place. seams: called with the page's text outside
-        its rows (_outside_rows), if every row is a whole element (begins with < and ends with >)."""
+        its rows (_Ends.outside), if every row is a whole element (begins with < and ends with >)."""
         with _render_errors():
             page = template.render(rows=Markup(_ROWS_MARK), **context)
         before, marker, after = page.partition(_ROWS_MARK)
@@ -508,49 +508,49 @@ class Renderer:
         yield _encode(before)
         batch: list[str] = []
         first = True
-        ends = _Ends()
+        ends, whole = _Ends(), True
         for row in dashboard.rows(which, column, value):
             batch.append(row)
             if len(batch) == 512:
-                ends.add(batch, "<", ">")
+                if seams is not None:
+                    ends.add(batch)
+                    whole = whole and all(row.startswith("<") and row.endswith(">") for row in batch)
                 yield _encode(("" if first else "\n      ") + "\n      ".join(batch))
                 batch, first = [], False
         if batch:
-            ends.add(batch, "<", ">")
+            if seams is not None:
+                ends.add(batch)
+                whole = whole and all(row.startswith("<") and row.endswith(">") for row in batch)
             yield _encode(("" if first else "\n      ") + "\n      ".join(batch))
         yield _encode(after)
-        if seams is not None and ends.whole:
-            seams([before + after] if ends.count == 0 else
-                  _outside_rows(before, ends.first, ends.last if ends.count > 1 else None, after))
+        if seams is not None and whole:
+            seams(ends.outside(before, after))
 
 
 class _Ends:
-    """The first and last of a page's rows, and whether each begins and ends as given, for
-    _outside_rows."""
+    """The first and last of a file's rows as they stream by, and how many, for outside."""
 
     def __init__(self):
-        self.first = self.last = ""
+        self.first = self.last = None
         self.count = 0
-        self.whole = True
 
-    def add(self, rows: list[str], begins: str, ends: str) -> None:
+    def add(self, rows: list) -> None:
         if not self.count:
             self.first = rows[0]
         self.last = rows[-1]
         self.count += len(rows)
-        self.whole = self.whole and all(row.startswith(begins) and row.endswith(ends) for row in rows)
 
-
-def _outside_rows(before: str, first: str, last: str | None, after: str) -> list[str]:
-    """A page's text outside its rows, each part with the row beside it: before and the first
-    row, the last row (None: the first is the only one) and after. A dashboard page's rows are
-    joined by a newline and spaces, sources.json's entries by a comma and a newline: what is
-    found in a file is found in these or in one of its rows, if no canary holds a newline,
-    begins with a space or ends with a comma (Store.canary_may_cross_rows), as no token shape
-    does (engine._scan_parts: a rebuild scans a site-level file as these and its new rows)."""
-    if last is None:
-        return [before + first + after]
-    return [before + first, last + after]
+    def outside(self, before: str, after: str, text=str) -> list[str]:
+        """The file's text outside its rows, each part with the row beside it (text: a row as
+        text): before and the first row, the last row and after (one part for one row or none).
+        A dashboard page's rows are joined by a newline and spaces, sources.json's entries by a
+        comma and a newline: what is found in a file is found in these or in one of its rows, if
+        no canary holds a newline, begins with a space or ends with a comma
+        (Store.canary_may_cross_rows), as no token shape does (engine._scan_parts: a rebuild
+        scans a site-level file as these and its new rows)."""
+        if self.count <= 1:
+            return [before + ("" if self.first is None else text(self.first)) + after]
+        return [before + text(self.first), text(self.last) + after]
 
 
 _ROOT_MARK = f"\0root-{os.urandom(16).hex()}\0"  # Renderer.rows: a stand-in for the root, never written
@@ -840,7 +840,7 @@ def export_document(site: SiteView, counts: Counter, entries: Iterable[bytes],
     within a version. The head indented, then one source a line (a diff shows which source
     changed); streamed, because with thousands of sources it is the largest file of the site.
     entries: each source's export_entry_text, in the dashboard's order (any iterable). seams:
-    called with its text outside the entries once it has come whole (_outside_rows)."""
+    called with its text outside the entries once it has come whole (_Ends.outside)."""
     head = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -851,14 +851,15 @@ def export_document(site: SiteView, counts: Counter, entries: Iterable[bytes],
     }
     text = json.dumps(head, ensure_ascii=False, indent=2)
     assert text.endswith('"sources": []\n}')
-    first, last = True, None
+    opening, closing = text[: -len("[]\n}")] + "[\n", "\n  ]\n}\n"
+    first = True
+    ends = _Ends()
     for entry in entries:
-        yield ((text[: -len("[]\n}")] + "[\n").encode("utf-8") if first else b",\n") + entry
-        if first and seams is not None:
-            head = entry
-        first, last = False, entry
-    yield (text + "\n").encode("utf-8") if first else b"\n  ]\n}\n"
+        yield (opening.encode("utf-8") if first else b",\n") + entry
+        first = False
+        if seams is not None:
+            ends.add((entry,))
+    yield (text + "\n").encode("utf-8") if first else closing.encode("utf-8")
     if seams is not None:
-        seams([text + "\n"] if first else _outside_rows(text[: -len("[]\n}")] + "[\n", head.decode("utf-8"),
-                                                         None if last is head else last.decode("utf-8"), "\n  ]\n}\n"))
+        seams([text + "\n"] if first else ends.outside(opening, closing, lambda entry: entry.decode("utf-8")))
 

@@ -269,7 +269,7 @@ class Store:
         return self.db.execute("SELECT count(*) FROM canaries WHERE kind < 2").fetchone()[0]
 
     def canary_may_cross_rows(self) -> bool:
-        """Could a canary be found across two rows of a site-level file (render._outside_rows):
+        """Could a canary be found across two rows of a site-level file (render._Ends.outside):
         does one hold a newline, begin with a space or end with a comma?"""
         return bool(self.db.execute("SELECT EXISTS (SELECT 1 FROM canaries WHERE kind < 2 AND (instr(text, char(10)) "
                                     "OR substr(text, 1, 1) = ' ' OR substr(text, -1) = ','))").fetchone()[0])

@@ -309,7 +309,7 @@ _ROW_TEXT = st.lists(st.sampled_from(_ROW_PIECES), max_size=8).map("".join)
 @settings(max_examples=400, deadline=None)
 @given(before=_ROW_TEXT, after=_ROW_TEXT, rows=st.lists(_ROW_TEXT, max_size=5), data=st.data())
 def test_what_a_site_level_file_holds_its_parts_hold(before, after, rows, data):
-    """A rebuild scans a dashboard page or sources.json as its parts (render._outside_rows: the
+    """A rebuild scans a dashboard page or sources.json as its parts (render._Ends.outside: the
     text outside its rows, each part with the row beside it) and its rows (engine._scan_parts):
     whatever a scan of the whole file finds (canaries, token shapes, active content), the parts
     are not clean, if no canary holds a newline, begins with a space or ends with a comma (the
@@ -327,8 +327,10 @@ def test_what_a_site_level_file_holds_its_parts_hold(before, after, rows, data):
         refs = frozenset(c for c in canaries if len(c) % 2)
         scanner = verify.Scanner(Canaries(refs=refs, foreign_names=frozenset(canaries) - refs))
         found = scanner.scan_text(page, text) + (verify.active_content(page, text) if page.endswith(".html") else [])
-        parts = (render._outside_rows(before, rows_of[0], rows_of[-1] if len(rows_of) > 1 else None, after)
-                 if rows_of else [before + after]) + rows_of
+        ends = render._Ends()
+        if rows_of:
+            ends.add(rows_of)
+        parts = ends.outside(before, after) + rows_of
         verify.scanner_for(f"parts-{id(scanner)}", lambda: scanner)
         clean = verify.parts_clean(f"parts-{id(scanner)}", *((parts, []) if page.endswith(".html") else ([], parts)))
         assert not (found and clean), (page, text, canaries, found)
