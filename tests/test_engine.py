@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from healthsite import engine, pipeline
+from healthsite import engine, pipeline, verify
+from healthsite.store import Store
 from healthsite.problems import ContentError, OutputError
 
 from .conftest import FOREIGN_SOURCE, REPO, TEMPLATES, build, copy_content, MINIMAL, cli, CliRunner
@@ -288,8 +289,24 @@ def test_random_changes_to_what_sources_say_equal_cold_builds(bench_content, tmp
             assert str(cold.value) == str(failed)
             continue
         assert_same_as_cold(bench_content, out, tmp_path)
+        assert_the_words_hold_every_word_of_the_sources_files(out, cache)
     assert broken is None and pasted is None
     assert failures == {"ContentError", "LeakError"}  # both kinds of failed build were met
+
+
+def assert_the_words_hold_every_word_of_the_sources_files(out, cache):
+    """The store's words (a rebuild looks a new canary up in them before it reads the unchanged
+    files again for it) hold every word of every source's file in the output."""
+    store = Store.open(cache)
+    try:
+        words, paths = set(store.words().split(b"\n")), list(store.source_paths())
+    finally:
+        store.close()
+    assert paths
+    for path in paths:
+        data = (out / path).read_bytes()
+        missing = verify.words_of(data, verify.reads_as_shown(data)) - words
+        assert not missing, (path, sorted(missing)[:5])
 
 
 def test_profile_switch_rebuilds_everything(tmp_path):
@@ -824,8 +841,9 @@ def test_a_failure_while_the_scan_runs_stops_its_workers_and_keeps_the_old_outpu
 
 def test_a_rebuild_scans_unchanged_files_only_for_the_canaries_it_added(bench_content, tmp_path, monkeypatch):
     """The unchanged files were clean of the last build's canaries: when a source is deleted
-    (canaries only go) they are not scanned again, and when a ref is added they are scanned
-    for that ref alone. Either way the output equals a cold build."""
+    (canaries only go) they are not scanned again; when a ref is added whose word none of the
+    sources' files holds (Store.words), neither; when a foreign name is added whose words they
+    hold, they are scanned for that name alone. Each time the output equals a cold build."""
     import yaml
 
     from healthsite import verify
@@ -862,6 +880,17 @@ def test_a_rebuild_scans_unchanged_files_only_for_the_canaries_it_added(bench_co
     path.write_text(generate.dump(doc), encoding="utf-8")
     build(bench_content, out, cache_dir=cache)
     assert ['1"tt_5550004444_zz"\n'] in made  # the added canaries' scanner: that ref alone
+    assert "sources/bench-000010.html" not in scanned  # no unchanged page holds its word
+    assert "sources/bench-000004.html" in scanned  # its own page, rewritten
+    assert_same_as_cold(bench_content, out, tmp_path)
+
+    scanned.clear(), made.clear()
+    foreign = next(p for p in sorted((bench_content / "sources").glob("*.yaml")) if "profile: northwind" in p.read_text())
+    doc = yaml.safe_load(foreign.read_text(encoding="utf-8"))
+    doc["external_accounts"][0]["name"] = "FR Account"  # each of its words is in the pages, not it
+    foreign.write_text(generate.dump(doc), encoding="utf-8")
+    build(bench_content, out, cache_dir=cache)
+    assert ['0"FR Account"\n'] in made
     assert "sources/bench-000010.html" in scanned  # an unchanged page, scanned for it
     assert "sources/bench-000010.html" in as_shown  # its bytes known to read as shown: not decoded
     assert_same_as_cold(bench_content, out, tmp_path)

@@ -334,3 +334,41 @@ def test_what_a_site_level_file_holds_its_parts_hold(before, after, rows, data):
         verify.scanner_for(f"parts-{id(scanner)}", lambda: scanner)
         clean = verify.parts_clean(f"parts-{id(scanner)}", *((parts, []) if page.endswith(".html") else ([], parts)))
         assert not (found and clean), (page, text, canaries, found)
+
+
+_TEXT_PIECES = [c for c in _CANARY_PIECES if "\n" not in c] + [
+    "&amp;", "&lt;", "&#39;", "&#34;", "&#95;", "&#x74;t_7", "&eacute;", "&quot;", "&", ";", "'", "<b>", "\n", " ",
+    "-", "_", "é", "·", "x", "Z", "fo", "7123", "\ud800"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_TEXT_PIECES), max_size=12), data=st.data())
+def test_a_canary_a_file_holds_has_each_of_its_words_in_the_files_words(pieces, data, tmp_path_factory):
+    """A rebuild reads an unchanged file again for a new canary only if each of its words is in
+    one of those the store keeps of the sources' files (verify.words_of, may_hold): whatever the
+    scan of a file for a canary (scan_file, as the rebuild scans it) finds there, may_hold says
+    it may be there. Canaries are cut from the text as shown too, and the file's bytes read as
+    shown or not (references other than an escaper's five)."""
+    import html
+    data_bytes = "".join(pieces).encode("utf-8", "surrogatepass")
+    shown = html.unescape("".join(pieces))
+    cuts = data.draw(st.lists(st.tuples(st.integers(0, len(shown)), st.integers(1, 24)), max_size=3))
+    canaries = {shown[at:at + size] for at, size in cuts} | set(_CANARY_PIECES)
+    path = tmp_path_factory.mktemp("words") / "page.html"
+    path.write_bytes(data_bytes)
+    as_shown = verify.reads_as_shown(data_bytes)
+    words = b"\n".join(verify.words_of(data_bytes, as_shown))
+    for canary in filter(None, canaries):
+        for refs, names in (({canary}, set()), (set(), {canary})):
+            scanner = verify.Scanner(Canaries(refs=frozenset(refs), foreign_names=frozenset(names)))
+            if scanner.scan_file(path, "page.html", shapes=False, as_shown=as_shown):
+                assert verify.may_hold(words, canary), (pieces, canary)
+
+
+def test_a_canary_with_a_word_no_file_holds_is_in_none():
+    words = b"\n".join(verify.words_of("<td>Account tt_•••_fr</td> &amp; O&#39;Brien".encode(), True))
+    assert verify.may_hold(words, "tt_")  # a part of one
+    assert verify.may_hold(words, "Brien Account")  # each word in one, not the canary
+    assert verify.may_hold(words, "•••")  # no word to look up
+    assert not verify.may_hold(words, "tt_7123456789_fr")
+    assert not verify.may_hold(words, "Account Zed")
